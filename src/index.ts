@@ -1,0 +1,8 @@
+export { register } from './plugin.js'
+export type { AuthorizeP2P, P2PHandle, P2PMessage, P2POptions } from './plugin.js'
+export { ConfigError, INVALID_MODE, loadPluginFile, PLUGIN_DEFAULTS } from './config.js'
+export type { PluginConfig } from './config.js'
+export type { CounterSnapshot, DropReason } from './counters.js'
+export { TopicParser, MODES } from './topic.js'
+export type { Mode, ParsedTopic, P2PTopic, MalformedTopic } from './topic.js'
+export type { Logger } from './log.js'

@@ -1,0 +1,386 @@
+/**
+ * The plugin: recognises P2P publishes, routes each one to its single target
+ * through the broker's own persistence, and keeps the internal form of those
+ * messages away from every other client.
+ *
+ * How it sits in Aedes:
+ * - `publish` is wrapped. The host's `authorizePublish` has already run on the
+ *   original `p2p/B/x` packet by then, and the sender's PUBACK/PUBREC flow is
+ *   the host's, so a dropped message still completes it.
+ * - `authorizeSubscribe` is wrapped to refuse filters into the internal
+ *   `$p2p/` namespace, including the session marker Aedes restores.
+ * - `authorizeForward` is wrapped to turn a stored P2P message back into the
+ *   delivered one when Aedes replays a persistent session's queue.
+ * The user's hooks keep running, in the order they were installed.
+ */
+import type { Aedes, AedesPublishPacket, Client } from 'aedes'
+import { asBroker, nextMessageId, writePacket, type Broker, type BrokerClient, type PublishDone, type PublishFn, type StoredSubscription } from './aedes-internals.js'
+import { ConfigError, loadPluginFile, pluginConfig, PLUGIN_KEYS, rejectUnknownKeys, type PluginConfig } from './config.js'
+import { Counters, type CounterSnapshot, type DropReason } from './counters.js'
+import { inboxTopic, isInternalTopic, unwrapPayload, wrapPayload } from './inbox.js'
+import { defaultLogger, WarnLimiter, type Logger } from './log.js'
+import { TopicParser, type P2PTopic } from './topic.js'
+
+/** What a P2P authorization hook is asked about. */
+export interface P2PMessage {
+  /** the publishing client; null for messages published by server code */
+  readonly sender: Client | null
+  readonly senderId: string
+  readonly target: string
+  /** the topic the target would receive */
+  readonly topic: string
+  readonly qos: 0 | 1 | 2
+  readonly payload: Buffer
+}
+
+/**
+ * Decides whether `sender` may message `target`. Return false to drop the
+ * message (counted as refused); a synchronous answer keeps the hot path cheap.
+ */
+export type AuthorizeP2P = (message: P2PMessage) => boolean | Promise<boolean>
+
+export interface P2POptions extends Partial<PluginConfig> {
+  /** a plugin-only TOML file (rmqtt's `rmqtt-p2p-messaging.toml` works as is) */
+  configFile?: string
+  /** extra checks after the config rules; see AuthorizeP2P */
+  authorize?: AuthorizeP2P
+  /** refuse stop() and reload() */
+  immutable?: boolean
+  logger?: Logger
+}
+
+export interface P2PHandle {
+  readonly config: Readonly<PluginConfig>
+  readonly immutable: boolean
+  readonly running: boolean
+  readonly counters: CounterSnapshot
+  /** New config from an object, a plugin-only TOML file, or the configured file. */
+  reload (source?: Partial<PluginConfig> | string): Promise<Readonly<PluginConfig>>
+  /** Resume P2P routing after stop(). */
+  start (): void
+  /**
+   * Stop recognising P2P topics: they are then ordinary topics, as if the
+   * plugin were not installed. Messages already queued are still delivered.
+   */
+  stop (): void
+}
+
+const REGISTERED = Symbol.for('aedes-p2p-messaging')
+// A persistent session's marker in the persistence: the target's own inbox
+// channel at QoS 2, so offline queueing never needs a table of our own.
+const MARKER_QOS = 2
+
+class P2PPlugin implements P2PHandle {
+  readonly immutable: boolean
+  #config: PluginConfig
+  #parser: TopicParser
+  #running = true
+  readonly #counters = new Counters()
+  readonly #broker: Broker
+  readonly #hostPublish: PublishFn
+  readonly #hostForward: Broker['authorizeForward']
+  readonly #authorize: AuthorizeP2P | undefined
+  readonly #configFile: string | undefined
+  readonly #log: Logger
+  readonly #clientWarnings: WarnLimiter
+  // P2P packets get their own id space for persistence keys, apart from the
+  // broker's counter: Aedes drops a packet whose counter is not above the last
+  // one a client saw from that id, and P2P and ordinary traffic finish their
+  // persistence writes in different orders.
+  readonly #packetSource: string
+  #packetCounter = 0
+
+  constructor (broker: Broker, config: PluginConfig, options: P2POptions) {
+    this.#broker = broker
+    this.#config = config
+    this.#parser = new TopicParser(config.mode, config.keyword)
+    this.immutable = options.immutable === true
+    this.#authorize = options.authorize
+    this.#configFile = options.configFile
+    this.#log = options.logger ?? defaultLogger()
+    this.#clientWarnings = new WarnLimiter(this.#log)
+    this.#packetSource = broker.id + '-p2p'
+    this.#hostPublish = broker.publish as unknown as PublishFn
+    this.#hostForward = broker.authorizeForward
+    this.#install()
+  }
+
+  get config (): Readonly<PluginConfig> { return this.#config }
+  get running (): boolean { return this.#running }
+  get counters (): CounterSnapshot { return this.#counters.snapshot() }
+
+  async reload (source?: Partial<PluginConfig> | string): Promise<Readonly<PluginConfig>> {
+    if (this.immutable) throw new Error('aedes-p2p-messaging is immutable: reload refused')
+    let next: PluginConfig
+    if (source === undefined || typeof source === 'string') {
+      const path = source ?? this.#configFile
+      if (path === undefined) throw new ConfigError('reload() needs a config object or file: none was configured')
+      next = await loadPluginFile(path)
+    } else {
+      rejectUnknownKeys(source, PLUGIN_KEYS, 'reload')
+      next = pluginConfig(source)
+    }
+    // one assignment, so a PUBLISH sees either the old parser or the new one
+    this.#parser = new TopicParser(next.mode, next.keyword)
+    this.#config = next
+    this.#log.info({ config: next }, 'P2P config reloaded')
+    return next
+  }
+
+  start (): void {
+    this.#running = true
+  }
+
+  stop (): void {
+    if (this.immutable) throw new Error('aedes-p2p-messaging is immutable: stop refused')
+    this.#running = false
+  }
+
+  #install (): void {
+    const broker = this.#broker
+    const hostSubscribe = broker.authorizeSubscribe
+    const hostPublish = this.#hostPublish
+
+    const publish = (packet: AedesPublishPacket, client: Client | null | PublishDone, done: PublishDone): void => {
+      if (typeof client === 'function') {
+        done = client
+        client = null
+      }
+      const topic = packet.topic
+      if (isInternalTopic(topic)) {
+        // a forged inbox message would bypass every check; nobody publishes here
+        this.#drop('refused', client, topic, 'internal topic')
+        done()
+        return
+      }
+      const parsed = this.#running ? this.#parser.parse(topic) : null
+      if (parsed === null) {
+        hostPublish.call(broker, packet, client, done)
+        return
+      }
+      this.#counters.received++
+      if (parsed.kind === 'malformed') {
+        this.#drop('malformed', client, topic, parsed.reason)
+        done()
+        return
+      }
+      this.#route(packet, client as BrokerClient | null, parsed, done)
+    }
+    broker.publish = publish as unknown as Aedes['publish']
+
+    broker.authorizeSubscribe = (client, sub, callback) => {
+      if (isInternalTopic(sub.topic)) {
+        // granted 0x80; also how a restored session's marker stays out of the emitter
+        callback(null, null)
+        return
+      }
+      hostSubscribe.call(broker, client, sub, callback)
+    }
+
+    broker.authorizeForward = (client, packet) => {
+      if (!isInternalTopic(packet.topic)) return this.#hostForward.call(broker, client, packet)
+      return this.#unwrapQueued(client, packet)
+    }
+
+    broker.on('client', (client: Client) => {
+      if (!client.clean) this.#markSession(client as BrokerClient)
+    })
+    broker.on('unsubscribe', (topics: string[], client: Client) => {
+      // the marker is not the client's to drop: a persistent session keeps it
+      if (!client.clean && topics.includes(inboxTopic(client.id))) this.#markSession(client as BrokerClient)
+    })
+  }
+
+  #markSession (client: BrokerClient): void {
+    this.#broker.persistence.addSubscriptions(client, [{ topic: inboxTopic(client.id), qos: MARKER_QOS }])
+      .catch((err: unknown) => { this.#log.error({ err, clientId: client.id }, 'cannot record P2P session') })
+  }
+
+  #route (packet: AedesPublishPacket, sender: BrokerClient | null, p2p: P2PTopic, done: PublishDone): void {
+    const senderId = sender?.id ?? ''
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
+    const authorize = this.#authorize
+    if (authorize === undefined) {
+      this.#send(packet, p2p, payload, done)
+      return
+    }
+    const message: P2PMessage = { sender, senderId, target: p2p.target, topic: p2p.topic, qos: packet.qos, payload }
+    let verdict: boolean | Promise<boolean>
+    try {
+      verdict = authorize(message)
+    } catch (err) {
+      verdict = Promise.reject(err)
+    }
+    const decide = (allowed: boolean): void => {
+      if (allowed) {
+        this.#send(packet, p2p, payload, done)
+      } else {
+        this.#drop('refused', sender, packet.topic, 'refused by authorize hook')
+        done()
+      }
+    }
+    if (typeof verdict === 'boolean') {
+      decide(verdict)
+    } else {
+      verdict.then((allowed) => { decide(allowed === true) }, (err: unknown) => {
+        this.#log.error({ err, clientId: senderId, topic: packet.topic }, 'P2P authorize hook failed; message refused')
+        decide(false)
+      })
+    }
+  }
+
+  #send (packet: AedesPublishPacket, p2p: P2PTopic, payload: Buffer, done: PublishDone): void {
+    const broker = this.#broker
+    const target = p2p.target
+    const qos = packet.qos
+    const local = broker.clients[target]
+    const online = local !== undefined && !local.closed
+
+    if (qos === 0) {
+      if (online) {
+        this.#deliver(local, p2p.topic, payload, 0, undefined)
+      } else {
+        this.#counters.dropped.no_session++
+        this.#log.debug({ target, topic: packet.topic }, 'P2P QoS 0 message dropped: target not connected')
+      }
+      done()
+      return
+    }
+
+    const stored = this.#internalPacket(target, p2p.topic, payload, qos)
+    if (online && local.clean) {
+      this.#deliver(local, p2p.topic, payload, qos, undefined)
+      done()
+      return
+    }
+    this.#findSession(target, online).then((session) => {
+      if (session === null) {
+        this.#counters.dropped.no_session++
+        this.#log.debug({ target, topic: packet.topic }, 'P2P message dropped: target has no session')
+        done()
+        return
+      }
+      return broker.persistence.outgoingEnqueueCombi([session], stored).then(() => {
+        const now = broker.clients[target]
+        if (now !== undefined && !now.closed && !now.clean) {
+          this.#deliver(now, p2p.topic, payload, qos, stored)
+        } else {
+          this.#counters.queued++
+        }
+        done()
+      })
+    }).catch((err: unknown) => {
+      // as for ordinary traffic: a persistence failure is the sender's error
+      done(err as Error)
+    })
+  }
+
+  // A connected persistent client has its session by definition, and its
+  // marker may still be on its way into the store; otherwise ask the store.
+  async #findSession (target: string, online: boolean): Promise<StoredSubscription | null> {
+    const topic = inboxTopic(target)
+    if (online) return { clientId: target, topic, qos: MARKER_QOS }
+    const subs = await this.#broker.persistence.subscriptionsByTopic(topic)
+    for (const sub of subs) {
+      // `#` subscribers match the channel too; only the target's own marker counts
+      if (sub.clientId === target && sub.topic === topic) return sub
+    }
+    return null
+  }
+
+  #internalPacket (target: string, topic: string, payload: Buffer, qos: 0 | 1 | 2): AedesPublishPacket {
+    return {
+      cmd: 'publish',
+      topic: inboxTopic(target),
+      payload: wrapPayload(topic, payload),
+      qos,
+      retain: false,
+      dup: false,
+      brokerId: this.#packetSource,
+      brokerCounter: ++this.#packetCounter
+    } as AedesPublishPacket
+  }
+
+  /**
+   * Writes straight to a connected target. Aedes's own deliverQoS would lower
+   * the QoS to that of any subscription the target holds on the delivered
+   * topic, which SPEC §2 rules out; `stored` is the queued copy of a message
+   * for a persistent session, whose packet id must be recorded before writing.
+   */
+  #deliver (client: BrokerClient, topic: string, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined): void {
+    const packet = {
+      cmd: 'publish',
+      topic,
+      payload,
+      qos,
+      retain: false,
+      dup: false,
+      messageId: qos > 0 ? nextMessageId(client) : undefined,
+      brokerId: stored?.brokerId,
+      brokerCounter: stored?.brokerCounter
+    } as AedesPublishPacket
+    const forwarded = this.#hostForward.call(this.#broker, client, packet)
+    if (forwarded === null || forwarded === undefined) {
+      this.#log.debug({ clientId: client.id, topic }, 'P2P delivery refused by authorizeForward')
+      return
+    }
+    const write = (): void => {
+      writePacket(client, forwarded, (err) => {
+        if (err === null) {
+          this.#counters.delivered++
+        } else {
+          this.#log.debug({ err, clientId: client.id }, 'P2P delivery failed; a persistent session keeps it queued')
+        }
+      })
+    }
+    if (stored === undefined) {
+      write()
+      return
+    }
+    this.#broker.persistence.outgoingUpdate(client, packet).then(write, (err: unknown) => {
+      // the session was taken over or cleaned meanwhile: its queue is gone, so is this copy
+      this.#log.debug({ err, clientId: client.id }, 'P2P message no longer queued; not delivered')
+    })
+  }
+
+  // Aedes replays a persistent session's queue through authorizeForward and
+  // writes the very packet it passed in, so the rewrite happens in place.
+  #unwrapQueued (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+    if (packet.topic !== inboxTopic(client.id)) return null
+    const inner = unwrapPayload(packet.payload as Buffer)
+    if (inner === null) return null
+    packet.topic = inner.topic
+    packet.payload = inner.payload
+    packet.retain = false
+    const forwarded = this.#hostForward.call(this.#broker, client, packet)
+    if (forwarded === null || forwarded === undefined) return null
+    this.#counters.delivered++
+    return packet
+  }
+
+  #drop (reason: DropReason, client: Client | null, topic: string, why: string): void {
+    this.#counters.dropped[reason]++
+    this.#clientWarnings.warn({ clientId: client?.id ?? null, topic, reason: why }, `P2P message dropped (${reason})`)
+  }
+}
+
+/**
+ * Installs P2P messaging into an Aedes broker, composing with the hooks it
+ * already has. Throws if the broker already has it.
+ */
+export async function register (aedes: Aedes, options: P2POptions = {}): Promise<P2PHandle> {
+  const broker = asBroker(aedes)
+  const marked = broker as unknown as Record<symbol, unknown>
+  if (marked[REGISTERED] !== undefined) throw new Error('aedes-p2p-messaging is already registered on this broker')
+  const { configFile, authorize, immutable, logger, ...inline } = options
+  rejectUnknownKeys(inline, PLUGIN_KEYS, 'register() options')
+  let config = configFile === undefined ? undefined : await loadPluginFile(configFile)
+  config = pluginConfig(inline, config)
+  if (authorize !== undefined && typeof authorize !== 'function') throw new TypeError('authorize must be a function')
+  // checked again after the await: two concurrent register() calls must not both install
+  if (marked[REGISTERED] !== undefined) throw new Error('aedes-p2p-messaging is already registered on this broker')
+  const plugin = new P2PPlugin(broker, config, { configFile, authorize, immutable, logger })
+  marked[REGISTERED] = plugin
+  return plugin
+}
+

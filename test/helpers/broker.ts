@@ -1,0 +1,105 @@
+/** A real Aedes broker with the plugin, on a free loopback port. */
+import { once } from 'node:events'
+import { afterEach } from 'node:test'
+import { createServer, type AddressInfo, type Server } from 'node:net'
+import { Aedes, type AedesOptions } from 'aedes'
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import { register, type P2PHandle, type P2POptions } from '../../src/index.js'
+import type { Logger } from '../../src/log.js'
+import { inbox, type Received } from './messages.js'
+
+export interface TestBroker {
+  broker: Aedes
+  plugin: P2PHandle
+  port: number
+  log: CapturedLog
+  connect (clientId: string, options?: IClientOptions): Promise<MqttClient>
+  /** Connects and collects messages from before CONNACK, as a restored session's queue follows it at once. */
+  connectCollecting (clientId: string, options?: IClientOptions): Promise<Session>
+  close (): Promise<void>
+}
+
+export interface Session { client: MqttClient, got: Received[], sessionPresent: boolean }
+
+export interface LogLine { level: string, obj: object, msg: string }
+export interface CapturedLog extends Logger { lines: LogLine[] }
+
+export function captureLog (): CapturedLog {
+  const lines: LogLine[] = []
+  const at = (level: string) => (obj: object, msg: string): void => { lines.push({ level, obj, msg }) }
+  return { lines, error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') }
+}
+
+export interface StartOptions {
+  plugin?: P2POptions | false
+  aedes?: AedesOptions
+  /** runs before register(), to install the user's own hooks first */
+  setup?: (broker: Aedes) => void
+}
+
+export async function startBroker (opts: StartOptions = {}): Promise<TestBroker> {
+  const broker = await Aedes.createBroker(opts.aedes)
+  opts.setup?.(broker)
+  const log = captureLog()
+  const plugin = opts.plugin === false
+    ? (undefined as unknown as P2PHandle)
+    : await register(broker, { logger: log, ...opts.plugin })
+  const server: Server = createServer(broker.handle)
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const port = (server.address() as AddressInfo).port
+  const clients: MqttClient[] = []
+  return {
+    broker,
+    plugin,
+    port,
+    log,
+    async connect (clientId, options = {}) {
+      const client = await connectClient(port, clientId, options)
+      clients.push(client)
+      return client
+    },
+    async connectCollecting (clientId, options = {}) {
+      const client = mqtt.connect(clientOptions(port, clientId, options))
+      clients.push(client)
+      const got = inbox(client)
+      const connack = await new Promise<{ sessionPresent: boolean }>((resolve, reject) => {
+        client.once('connect', resolve)
+        client.once('error', reject)
+      })
+      return { client, got, sessionPresent: connack.sessionPresent }
+    },
+    async close () {
+      await Promise.all(clients.map(async (c) => { await c.endAsync(true) }))
+      await new Promise<void>((resolve) => { broker.close(() => { resolve() }) })
+      await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+    }
+  }
+}
+
+export async function connectClient (port: number, clientId: string, options: IClientOptions = {}): Promise<MqttClient> {
+  const client = mqtt.connect(clientOptions(port, clientId, options))
+  await new Promise<void>((resolve, reject) => {
+    client.once('connect', () => { resolve() })
+    client.once('error', reject)
+    client.once('close', () => { reject(new Error(`${clientId}: connection closed before CONNACK`)) })
+  })
+  return client
+}
+
+function clientOptions (port: number, clientId: string, options: IClientOptions): IClientOptions {
+  return { host: '127.0.0.1', port, clientId, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, ...options }
+}
+
+/** For a test file: a fresh broker per test, closed after the test. */
+export function brokerPerTest (): (opts?: StartOptions) => Promise<TestBroker> {
+  let current: TestBroker | undefined
+  afterEach(async () => {
+    await current?.close()
+    current = undefined
+  })
+  return async (opts) => {
+    current = await startBroker(opts)
+    return current
+  }
+}

@@ -1,0 +1,41 @@
+/** Collecting what a real MQTT client receives, without sleeping in tests. */
+import type { IPublishPacket, MqttClient } from 'mqtt'
+
+export interface Received { topic: string, payload: Buffer, qos: number, retain: boolean, packet: IPublishPacket }
+
+/** Everything `client` receives from now on, in arrival order. */
+export function inbox (client: MqttClient): Received[] {
+  const got: Received[] = []
+  client.on('message', (topic, payload, packet) => {
+    got.push({ topic, payload, qos: packet.qos, retain: packet.retain, packet })
+  })
+  return got
+}
+
+/** Resolves once `list` holds `count` entries; rejects after `ms`. */
+export async function waitFor<T> (list: T[], count: number, ms = 5000): Promise<T[]> {
+  const deadline = Date.now() + ms
+  while (list.length < count) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${count} messages, got ${list.length}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  return list
+}
+
+/**
+ * Proves a client got nothing it should not have: `sender` publishes a fence
+ * on `fenceTopic`, which `watcher` subscribes to, after the message under test.
+ * A broker handles one connection's publishes in order, so once the fence
+ * arrives, anything the earlier message would have produced has arrived too.
+ */
+export async function fence (sender: MqttClient, watcher: MqttClient, got: Received[], fenceTopic = 'fence'): Promise<Received[]> {
+  await watcher.subscribeAsync(fenceTopic, { qos: 1 })
+  const before = got.length
+  await sender.publishAsync(fenceTopic, 'fence', { qos: 1 })
+  const deadline = Date.now() + 5000
+  while (!got.slice(before).some((m) => m.topic === fenceTopic)) {
+    if (Date.now() > deadline) throw new Error('fence did not arrive')
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  return got.filter((m) => m.topic !== fenceTopic)
+}
