@@ -4,11 +4,11 @@
  */
 import { readFile } from 'node:fs/promises'
 import { parse as parseToml } from 'smol-toml'
+import { ruleConfigs, type RuleConfig } from './rules.js'
 import { isMode, type Mode } from './topic.js'
+import { ConfigError, rejectUnknownKeys, type Table } from './validate.js'
 
-export class ConfigError extends Error {
-  override name = 'ConfigError'
-}
+export { ConfigError, isTable, rejectUnknownKeys, type Table } from './validate.js'
 
 export const INVALID_MODE = "Invalid mode, only 'prefix', 'suffix', or 'both' are supported."
 
@@ -16,25 +16,12 @@ export interface PluginConfig {
   mode: Mode
   /** the topic level that marks a P2P topic */
   keyword: string
+  /** who may message whom; first match wins, no match allows */
+  rules: RuleConfig[]
 }
 
-export const PLUGIN_DEFAULTS: Readonly<PluginConfig> = Object.freeze({ mode: 'prefix', keyword: 'p2p' })
-export const PLUGIN_KEYS: readonly string[] = ['mode', 'keyword']
-
-export type Table = Record<string, unknown>
-
-export function isTable (value: unknown): value is Table {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date)
-}
-
-/** Fails on keys the reader does not know, naming each one and where it was found. */
-export function rejectUnknownKeys (table: Table, known: readonly string[], where: string): void {
-  const unknown = Object.keys(table).filter((key) => !known.includes(key))
-  if (unknown.length > 0) {
-    const list = unknown.map((key) => `'${key}'`).join(', ')
-    throw new ConfigError(`${where}: unknown key${unknown.length > 1 ? 's' : ''} ${list} (known: ${known.join(', ')})`)
-  }
-}
+export const PLUGIN_DEFAULTS: Readonly<PluginConfig> = Object.freeze({ mode: 'prefix', keyword: 'p2p', rules: [] })
+export const PLUGIN_KEYS: readonly string[] = ['mode', 'keyword', 'rules']
 
 /** Checks the plugin's keys of `input`; keys it does not own are left to the caller. */
 export function pluginConfig (input: Table, base: Readonly<PluginConfig> = PLUGIN_DEFAULTS): PluginConfig {
@@ -50,6 +37,7 @@ export function pluginConfig (input: Table, base: Readonly<PluginConfig> = PLUGI
     }
     config.keyword = keyword
   }
+  if (input.rules !== undefined) config.rules = ruleConfigs(input.rules)
   return config
 }
 

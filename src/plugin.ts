@@ -18,6 +18,7 @@ import { asBroker, nextMessageId, writePacket, type Broker, type BrokerClient, t
 import { ConfigError, loadPluginFile, pluginConfig, PLUGIN_KEYS, rejectUnknownKeys, type PluginConfig } from './config.js'
 import { Counters, type CounterSnapshot, type DropReason } from './counters.js'
 import { inboxTopic, isInternalTopic, unwrapPayload, wrapPayload } from './inbox.js'
+import { Rules } from './rules.js'
 import { defaultLogger, WarnLimiter, type Logger } from './log.js'
 import { TopicParser, type P2PTopic } from './topic.js'
 
@@ -26,6 +27,8 @@ export interface P2PMessage {
   /** the publishing client; null for messages published by server code */
   readonly sender: Client | null
   readonly senderId: string
+  /** the username the sender connected with, if any */
+  readonly username: string | undefined
   readonly target: string
   /** the topic the target would receive */
   readonly topic: string
@@ -74,7 +77,10 @@ class P2PPlugin implements P2PHandle {
   readonly immutable: boolean
   #config: PluginConfig
   #parser: TopicParser
+  #rules: Rules
   #running = true
+  // Aedes does not keep the CONNECT username on the client; rules need it
+  readonly #usernames = new WeakMap<Client, string>()
   readonly #counters = new Counters()
   readonly #broker: Broker
   readonly #hostPublish: PublishFn
@@ -94,6 +100,7 @@ class P2PPlugin implements P2PHandle {
     this.#broker = broker
     this.#config = config
     this.#parser = new TopicParser(config.mode, config.keyword)
+    this.#rules = new Rules(config.rules)
     this.immutable = options.immutable === true
     this.#authorize = options.authorize
     this.#configFile = options.configFile
@@ -120,8 +127,9 @@ class P2PPlugin implements P2PHandle {
       rejectUnknownKeys(source, PLUGIN_KEYS, 'reload')
       next = pluginConfig(source)
     }
-    // one assignment, so a PUBLISH sees either the old parser or the new one
+    // synchronous from here, so a PUBLISH sees either the old config or the new one
     this.#parser = new TopicParser(next.mode, next.keyword)
+    this.#rules = new Rules(next.rules)
     this.#config = next
     this.#log.info({ config: next }, 'P2P config reloaded')
     return next
@@ -139,6 +147,7 @@ class P2PPlugin implements P2PHandle {
   #install (): void {
     const broker = this.#broker
     const hostSubscribe = broker.authorizeSubscribe
+    const hostPreConnect = broker.preConnect
     const hostPublish = this.#hostPublish
 
     const publish = (packet: AedesPublishPacket, client: Client | null | PublishDone, done: PublishDone): void => {
@@ -167,6 +176,11 @@ class P2PPlugin implements P2PHandle {
       this.#route(packet, client as BrokerClient | null, parsed, done)
     }
     broker.publish = publish as unknown as Aedes['publish']
+
+    broker.preConnect = (client, packet, callback) => {
+      if (typeof packet.username === 'string') this.#usernames.set(client, packet.username)
+      hostPreConnect.call(broker, client, packet, callback)
+    }
 
     broker.authorizeSubscribe = (client, sub, callback) => {
       if (isInternalTopic(sub.topic)) {
@@ -199,12 +213,18 @@ class P2PPlugin implements P2PHandle {
   #route (packet: AedesPublishPacket, sender: BrokerClient | null, p2p: P2PTopic, done: PublishDone): void {
     const senderId = sender?.id ?? ''
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
+    const username = sender === null ? undefined : this.#usernames.get(sender)
+    if (this.#rules.size > 0 && !this.#rules.allows({ senderId, username, target: p2p.target })) {
+      this.#drop('refused', sender, packet.topic, 'refused by rule')
+      done()
+      return
+    }
     const authorize = this.#authorize
     if (authorize === undefined) {
       this.#send(packet, p2p, payload, done)
       return
     }
-    const message: P2PMessage = { sender, senderId, target: p2p.target, topic: p2p.topic, qos: packet.qos, payload }
+    const message: P2PMessage = { sender, senderId, username, target: p2p.target, topic: p2p.topic, qos: packet.qos, payload }
     let verdict: boolean | Promise<boolean>
     try {
       verdict = authorize(message)

@@ -1,67 +1,113 @@
-/** A running broker: Aedes, the plugin, and its listeners, built from Settings. */
-import { createServer, type AddressInfo, type Server } from 'node:net'
+/**
+ * A running broker built from Settings: Aedes with the plugin, its MQTT
+ * listeners, password auth, metrics and the admin API, and reload.
+ */
 import { Aedes } from 'aedes'
 import type { Logger as PinoLogger } from 'pino'
+import type { Registry } from 'prom-client'
+import { createAdminServer } from './admin.js'
+import { bind, createListeners, unbind, type Listener } from './listeners.js'
+import { createMetrics } from './metrics.js'
 import { register, type P2PHandle } from './plugin.js'
-import type { Settings } from './settings.js'
+import { isLoopback, type Settings } from './settings.js'
+import { Users } from './users.js'
 
 export interface RunningBroker {
   broker: Aedes
   plugin: P2PHandle
+  metrics: Registry
   /** where each listener ended up, e.g. { mqtt: { host, port } } */
   addresses: Record<string, { host: string, port: number }>
+  /** re-reads the settings and applies what can change while running */
+  reload (): Promise<Settings['plugin']>
   close (): Promise<void>
 }
 
-export async function startServer (settings: Settings, log: PinoLogger): Promise<RunningBroker> {
-  const broker = await Aedes.createBroker()
-  const plugin = await register(broker, { ...settings.plugin, logger: log.child({ module: 'p2p' }) })
-  observeClients(broker, log)
+export interface ServerOptions {
+  settings: Settings
+  log: PinoLogger
+  /** where reload() gets new settings from; without it, reload refuses */
+  loadSettings?: () => Promise<Settings>
+}
 
-  const servers: Server[] = []
-  const addresses: RunningBroker['addresses'] = {}
+export async function startServer ({ settings, log, loadSettings }: ServerOptions): Promise<RunningBroker> {
+  const users = new Users(settings.users)
+  const broker = await Aedes.createBroker({ authenticate: users.authenticate })
+  const plugin = await register(broker, { ...settings.plugin, logger: log.child({ module: 'p2p' }) })
+  const metrics = createMetrics(broker, plugin)
+  observeClients(broker, log)
+  let current = settings
+  const startedAt = Date.now()
+
+  const reload = async (): Promise<Settings['plugin']> => {
+    if (loadSettings === undefined) throw new Error('this broker was started without a config file to reload')
+    let next: Settings
+    try {
+      next = await loadSettings()
+      await plugin.reload(next.plugin)
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'config reload refused; the running config stays in force')
+      throw err
+    }
+    users.replace(next.users)
+    log.level = next.log.level
+    for (const part of ['listeners', 'admin'] as const) {
+      if (JSON.stringify(next[part]) !== JSON.stringify(current[part])) {
+        log.warn({ section: part }, `[${part}] changed: it takes effect after a restart`)
+      }
+    }
+    current = { ...next, listeners: current.listeners, admin: current.admin }
+    log.info({ mode: next.plugin.mode, rules: next.plugin.rules.length, users: next.users.length }, 'config reloaded')
+    return plugin.config
+  }
+
+  const listeners: Listener[] = []
   try {
-    const tcp = createServer(broker.handle)
-    servers.push(tcp)
-    addresses.mqtt = await listen(tcp, settings.listeners.host, settings.listeners.port)
+    listeners.push(...await createListeners(broker, settings.listeners))
+    if (settings.admin.port !== undefined) {
+      const admin = createAdminServer({
+        metrics,
+        config: () => plugin.config,
+        reload,
+        health: () => ({ uptime_seconds: Math.round((Date.now() - startedAt) / 1000), clients: broker.connectedClients, p2p: plugin.running }),
+        token: () => current.admin.token
+      })
+      listeners.push({ name: 'admin', server: admin, host: settings.admin.host, port: settings.admin.port })
+    }
+    for (const listener of listeners) await bind(listener)
   } catch (err) {
-    await closeAll(broker, servers)
+    await shutdown(broker, listeners)
     throw err
   }
-  for (const [name, address] of Object.entries(addresses)) {
-    log.info({ listener: name, ...address }, `listening for ${name} on ${address.host}:${address.port}`)
+
+  const addresses: RunningBroker['addresses'] = {}
+  for (const { name, host, port } of listeners) {
+    addresses[name] = { host, port }
+    log.info({ listener: name, host, port }, `listening for ${name} on ${host}:${port}`)
+  }
+  if (users.size === 0 && !isLoopback(settings.listeners.host)) {
+    log.warn({ host: settings.listeners.host }, 'no [[users]] configured: anyone who can reach this address may connect')
   }
 
   let closing: Promise<void> | undefined
   return {
     broker,
     plugin,
+    metrics,
     addresses,
+    reload,
     close: async () => {
-      closing ??= closeAll(broker, servers)
+      closing ??= shutdown(broker, listeners)
       await closing
     }
   }
 }
 
-async function listen (server: Server, host: string, port: number): Promise<{ host: string, port: number }> {
-  await new Promise<void>((resolve, reject) => {
-    const failed = (err: Error): void => { reject(new Error(`cannot listen on ${host}:${port}: ${err.message}`)) }
-    server.once('error', failed)
-    server.listen(port, host, () => {
-      server.removeListener('error', failed)
-      resolve()
-    })
-  })
-  const address = server.address() as AddressInfo
-  return { host: address.address, port: address.port }
-}
-
-// Stop accepting first, then let Aedes close its clients and persistence.
-async function closeAll (broker: Aedes, servers: Server[]): Promise<void> {
-  const stopped = servers.filter((s) => s.listening).map(async (s) => new Promise<void>((resolve) => { s.close(() => { resolve() }) }))
+// Stop accepting first, then let Aedes close its clients and its persistence.
+async function shutdown (broker: Aedes, listeners: Listener[]): Promise<void> {
+  const unbound = Promise.all(listeners.map(unbind))
   await new Promise<void>((resolve) => { broker.close(() => { resolve() }) })
-  await Promise.all(stopped)
+  await unbound
 }
 
 function observeClients (broker: Aedes, log: PinoLogger): void {

@@ -4,14 +4,27 @@
  * flags override the file. Everything is checked before anything listens.
  */
 import { isIP } from 'node:net'
-import { ConfigError, isTable, pluginConfig, PLUGIN_KEYS, readTomlFile, rejectUnknownKeys, withSource, type PluginConfig, type Table } from './config.js'
+import { pluginConfig, PLUGIN_KEYS, readTomlFile, withSource, type PluginConfig } from './config.js'
+import { userConfigs, type UserConfig } from './users.js'
+import { ConfigError, isTable, rejectUnknownKeys, type Table } from './validate.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
 
 export interface Settings {
   plugin: PluginConfig
-  listeners: { host: string, port: number }
+  listeners: {
+    host: string
+    /** MQTT over TCP; false turns the listener off */
+    port: number | false
+    ws_port?: number
+    ws_path: string
+    tls_port?: number
+    tls_cert?: string
+    tls_key?: string
+  }
+  users: UserConfig[]
+  admin: { host: string, port?: number, token?: string }
   log: { level: LogLevel }
 }
 
@@ -21,18 +34,28 @@ export interface Overrides {
   port?: string
   mode?: string
   keyword?: string
+  wsPort?: string
+  tlsPort?: string
+  tlsCert?: string
+  tlsKey?: string
+  adminHost?: string
+  adminPort?: string
+  adminToken?: string
   logLevel?: string
 }
 
 const TABLES: Record<string, readonly string[]> = {
-  listeners: ['host', 'port'],
+  listeners: ['host', 'port', 'ws_port', 'ws_path', 'tls_port', 'tls_cert', 'tls_key'],
+  admin: ['host', 'port', 'token'],
   log: ['level']
 }
 
 export function defaultSettings (): Settings {
   return {
     plugin: pluginConfig({}),
-    listeners: { host: '127.0.0.1', port: 1883 },
+    listeners: { host: '127.0.0.1', port: 1883, ws_path: '/mqtt' },
+    users: [],
+    admin: { host: '127.0.0.1' },
     log: { level: 'info' }
   }
 }
@@ -44,18 +67,31 @@ export async function loadSettings (configFile: string | undefined, flags: Overr
     withSource(configFile, () => { applyFile(settings, table) })
   }
   applyFlags(settings, flags)
+  check(settings)
   return settings
 }
 
 function applyFile (settings: Settings, table: Table): void {
-  rejectUnknownKeys(table, [...PLUGIN_KEYS, ...Object.keys(TABLES)], 'top level')
+  rejectUnknownKeys(table, [...PLUGIN_KEYS, 'users', ...Object.keys(TABLES)], 'top level')
   const pluginKeys: Table = {}
   for (const key of PLUGIN_KEYS) pluginKeys[key] = table[key]
   settings.plugin = pluginConfig(pluginKeys)
+  if (table.users !== undefined) settings.users = userConfigs(table.users)
 
-  const listeners = section(table, 'listeners')
-  if (listeners.host !== undefined) settings.listeners.host = host(listeners.host, 'listeners.host')
-  if (listeners.port !== undefined) settings.listeners.port = port(listeners.port, 'listeners.port')
+  const l = section(table, 'listeners')
+  const listeners = settings.listeners
+  if (l.host !== undefined) listeners.host = host(l.host, 'listeners.host')
+  if (l.port !== undefined) listeners.port = l.port === false ? false : port(l.port, 'listeners.port')
+  if (l.ws_port !== undefined) listeners.ws_port = port(l.ws_port, 'listeners.ws_port')
+  if (l.ws_path !== undefined) listeners.ws_path = wsPath(l.ws_path)
+  if (l.tls_port !== undefined) listeners.tls_port = port(l.tls_port, 'listeners.tls_port')
+  if (l.tls_cert !== undefined) listeners.tls_cert = text(l.tls_cert, 'listeners.tls_cert')
+  if (l.tls_key !== undefined) listeners.tls_key = text(l.tls_key, 'listeners.tls_key')
+
+  const a = section(table, 'admin')
+  if (a.host !== undefined) settings.admin.host = host(a.host, 'admin.host')
+  if (a.port !== undefined) settings.admin.port = port(a.port, 'admin.port')
+  if (a.token !== undefined) settings.admin.token = text(a.token, 'admin.token')
 
   const log = section(table, 'log')
   if (log.level !== undefined) settings.log.level = logLevel(log.level, 'log.level')
@@ -65,9 +101,34 @@ function applyFlags (settings: Settings, flags: Overrides): void {
   if (flags.mode !== undefined || flags.keyword !== undefined) {
     settings.plugin = pluginConfig({ mode: flags.mode, keyword: flags.keyword }, settings.plugin)
   }
-  if (flags.host !== undefined) settings.listeners.host = host(flags.host, '--host')
-  if (flags.port !== undefined) settings.listeners.port = port(flags.port, '--port')
+  const listeners = settings.listeners
+  if (flags.host !== undefined) listeners.host = host(flags.host, '--host')
+  if (flags.port !== undefined) listeners.port = port(flags.port, '--port')
+  if (flags.wsPort !== undefined) listeners.ws_port = port(flags.wsPort, '--ws-port')
+  if (flags.tlsPort !== undefined) listeners.tls_port = port(flags.tlsPort, '--tls-port')
+  if (flags.tlsCert !== undefined) listeners.tls_cert = text(flags.tlsCert, '--tls-cert')
+  if (flags.tlsKey !== undefined) listeners.tls_key = text(flags.tlsKey, '--tls-key')
+  if (flags.adminHost !== undefined) settings.admin.host = host(flags.adminHost, '--admin-host')
+  if (flags.adminPort !== undefined) settings.admin.port = port(flags.adminPort, '--admin-port')
+  if (flags.adminToken !== undefined) settings.admin.token = text(flags.adminToken, '--admin-token')
   if (flags.logLevel !== undefined) settings.log.level = logLevel(flags.logLevel, '--log-level')
+}
+
+function check (settings: Settings): void {
+  const { listeners, admin } = settings
+  if (listeners.tls_port !== undefined && (listeners.tls_cert === undefined || listeners.tls_key === undefined)) {
+    throw new ConfigError('the TLS listener needs both listeners.tls_cert and listeners.tls_key (--tls-cert, --tls-key)')
+  }
+  if (listeners.port === false && listeners.ws_port === undefined && listeners.tls_port === undefined) {
+    throw new ConfigError('no MQTT listener: enable at least one of listeners.port, ws_port or tls_port')
+  }
+  if (admin.port !== undefined && !isLoopback(admin.host) && admin.token === undefined) {
+    throw new ConfigError(`the admin API on ${admin.host} is reachable from the network: set admin.token (or --admin-token / P2P_ADMIN_TOKEN)`)
+  }
+}
+
+export function isLoopback (address: string): boolean {
+  return address === 'localhost' || address === '::1' || address.startsWith('127.')
 }
 
 function section (table: Table, name: string): Table {
@@ -90,6 +151,16 @@ export function host (value: unknown, where: string): string {
   if (typeof value !== 'string' || value.length === 0 || (isIP(value) === 0 && !/^[A-Za-z0-9.-]+$/.test(value))) {
     throw new ConfigError(`${where} must be an IP address or host name (got ${JSON.stringify(value)})`)
   }
+  return value
+}
+
+function text (value: unknown, where: string): string {
+  if (typeof value !== 'string' || value.length === 0) throw new ConfigError(`${where} must be a non-empty string`)
+  return value
+}
+
+function wsPath (value: unknown): string {
+  if (typeof value !== 'string' || !value.startsWith('/')) throw new ConfigError('listeners.ws_path must start with /')
   return value
 }
 

@@ -32,7 +32,7 @@ async function p2pWorks (port: number, topic: string, expected: string): Promise
 describe('broker CLI', () => {
   it('defaults to 127.0.0.1:1883, prefix mode', async () => {
     const settings = await loadSettings(undefined, {})
-    assert.deepEqual(settings.listeners, { host: '127.0.0.1', port: 1883 })
+    assert.deepEqual(settings.listeners, { host: '127.0.0.1', port: 1883, ws_path: '/mqtt' })
     assert.equal(settings.plugin.mode, 'prefix')
   })
 
@@ -72,7 +72,7 @@ describe('broker CLI', () => {
     try {
       const result = await runCli(['--port', String(port)])
       assert.equal(result.code, 1)
-      assert.match(result.stderr, /cannot listen on 127\.0\.0\.1:\d+/)
+      assert.match(result.stderr, /cannot listen for mqtt on 127\.0\.0\.1:\d+/)
     } finally {
       taken.close()
     }

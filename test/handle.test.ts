@@ -12,13 +12,13 @@ const broker = brokerPerTest()
 describe('plugin handle', () => {
   it('reports its config', async () => {
     const b = await broker({ plugin: { mode: 'both', keyword: 'direct' } })
-    assert.deepEqual(b.plugin.config, { mode: 'both', keyword: 'direct' })
+    assert.deepEqual(b.plugin.config, { mode: 'both', keyword: 'direct', rules: [] })
   })
 
   it('reads rmqtt\'s rmqtt-p2p-messaging.toml unchanged', async () => {
     const path = await tempFile('rmqtt.toml', '##--------------------------------------------------------------------\n##rmqtt-p2p-messaging\n##--------------------------------------------------------------------\n\n# prefix, suffix, both\nmode = "suffix"\n')
     const b = await broker({ plugin: { configFile: path } })
-    assert.deepEqual(b.plugin.config, { mode: 'suffix', keyword: 'p2p' })
+    assert.deepEqual(b.plugin.config, { mode: 'suffix', keyword: 'p2p', rules: [] })
   })
 
   it('reloads a new mode from an object for the next PUBLISH, without dropping clients', async () => {
