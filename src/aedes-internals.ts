@@ -18,6 +18,8 @@ export interface Persistence {
   addSubscriptions (client: { id: string }, subs: Array<{ topic: string, qos: number }>): Promise<void>
   outgoingEnqueueCombi (subs: StoredSubscription[], packet: AedesPublishPacket): Promise<void>
   outgoingUpdate (client: { id: string }, packet: AedesPublishPacket): Promise<unknown>
+  /** flushes and closes; Aedes's close() leaves this to whoever made the persistence */
+  destroy (): Promise<void> | void
 }
 
 export interface Emitter {

@@ -9,6 +9,8 @@ export interface CounterSnapshot {
   delivered: number
   /** messages stored for a target that was not connected */
   queued: number
+  /** cluster mode: messages handed to the shared emitter for a target not connected here */
+  forwarded: number
   dropped: Record<DropReason, number>
 }
 
@@ -16,9 +18,10 @@ export class Counters {
   received = 0
   delivered = 0
   queued = 0
+  forwarded = 0
   readonly dropped: Record<DropReason, number> = { malformed: 0, no_session: 0, refused: 0 }
 
   snapshot (): CounterSnapshot {
-    return { received: this.received, delivered: this.delivered, queued: this.queued, dropped: { ...this.dropped } }
+    return { received: this.received, delivered: this.delivered, queued: this.queued, forwarded: this.forwarded, dropped: { ...this.dropped } }
   }
 }

@@ -24,6 +24,7 @@ export function createMetrics (broker: Aedes, plugin: P2PHandle): Registry {
   }
   total('p2p_messages_received_total', 'P2P publishes received, including dropped ones', () => plugin.counters.received)
   total('p2p_messages_delivered_total', 'P2P messages written to their target', () => plugin.counters.delivered)
+  total('p2p_messages_forwarded_total', 'P2P messages sent through the cluster to a target on another node', () => plugin.counters.forwarded)
   total('p2p_messages_queued_total', 'P2P messages queued for a target that was offline', () => plugin.counters.queued)
 
   new Counter({

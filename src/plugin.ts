@@ -49,6 +49,12 @@ export interface P2POptions extends Partial<PluginConfig> {
   authorize?: AuthorizeP2P
   /** refuse stop() and reload() */
   immutable?: boolean
+  /**
+   * The broker shares its emitter and persistence with other nodes (e.g.
+   * mqemitter-redis and aedes-persistence-redis): route messages for clients
+   * that are not connected here through the emitter, on the target's own channel.
+   */
+  cluster?: boolean
   logger?: Logger
 }
 
@@ -87,6 +93,9 @@ class P2PPlugin implements P2PHandle {
   readonly #hostForward: Broker['authorizeForward']
   readonly #authorize: AuthorizeP2P | undefined
   readonly #configFile: string | undefined
+  readonly #cluster: boolean
+  // in cluster mode, each local client's listener on its own channel
+  readonly #inboxes = new Map<Client, (packet: AedesPublishPacket, cb: () => void) => void>()
   readonly #log: Logger
   readonly #clientWarnings: WarnLimiter
   // P2P packets get their own id space for persistence keys, apart from the
@@ -104,6 +113,7 @@ class P2PPlugin implements P2PHandle {
     this.immutable = options.immutable === true
     this.#authorize = options.authorize
     this.#configFile = options.configFile
+    this.#cluster = options.cluster === true
     this.#log = options.logger ?? defaultLogger()
     this.#clientWarnings = new WarnLimiter(this.#log)
     this.#packetSource = broker.id + '-p2p'
@@ -198,7 +208,9 @@ class P2PPlugin implements P2PHandle {
 
     broker.on('client', (client: Client) => {
       if (!client.clean) this.#markSession(client as BrokerClient)
+      if (this.#cluster) this.#listen(client as BrokerClient)
     })
+    if (this.#cluster) broker.on('clientDisconnect', (client: Client) => { this.#unlisten(client) })
     broker.on('unsubscribe', (topics: string[], client: Client) => {
       // the marker is not the client's to drop: a persistent session keeps it
       if (!client.clean && topics.includes(inboxTopic(client.id))) this.#markSession(client as BrokerClient)
@@ -208,6 +220,25 @@ class P2PPlugin implements P2PHandle {
   #markSession (client: BrokerClient): void {
     this.#broker.persistence.addSubscriptions(client, [{ topic: inboxTopic(client.id), qos: MARKER_QOS }])
       .catch((err: unknown) => { this.#log.error({ err, clientId: client.id }, 'cannot record P2P session') })
+  }
+
+  #listen (client: BrokerClient): void {
+    const listener = (packet: AedesPublishPacket, cb: () => void): void => {
+      cb()
+      if (client.closed) return
+      const inner = unwrapPayload(packet.payload as Buffer)
+      if (inner === null) return
+      this.#deliver(client, inner.topic, inner.payload, packet.qos, client.clean || packet.qos === 0 ? undefined : packet)
+    }
+    this.#inboxes.set(client, listener)
+    this.#broker.mq.on(inboxTopic(client.id), listener)
+  }
+
+  #unlisten (client: Client): void {
+    const listener = this.#inboxes.get(client)
+    if (listener === undefined) return
+    this.#inboxes.delete(client)
+    this.#broker.mq.removeListener(inboxTopic(client.id), listener)
   }
 
   #route (packet: AedesPublishPacket, sender: BrokerClient | null, p2p: P2PTopic, done: PublishDone): void {
@@ -259,6 +290,8 @@ class P2PPlugin implements P2PHandle {
     if (qos === 0) {
       if (online) {
         this.#deliver(local, p2p.topic, payload, 0, undefined)
+      } else if (this.#cluster) {
+        this.#forward(this.#internalPacket(target, p2p.topic, payload, 0))
       } else {
         this.#counters.dropped.no_session++
         this.#log.debug({ target, topic: packet.topic }, 'P2P QoS 0 message dropped: target not connected')
@@ -274,6 +307,12 @@ class P2PPlugin implements P2PHandle {
       return
     }
     this.#findSession(target, online).then((session) => {
+      if (session === null && this.#cluster && !online) {
+        // maybe connected to another node with a clean session
+        this.#forward(stored)
+        done()
+        return
+      }
       if (session === null) {
         this.#counters.dropped.no_session++
         this.#log.debug({ target, topic: packet.topic }, 'P2P message dropped: target has no session')
@@ -284,6 +323,9 @@ class P2PPlugin implements P2PHandle {
         const now = broker.clients[target]
         if (now !== undefined && !now.closed && !now.clean) {
           this.#deliver(now, p2p.topic, payload, qos, stored)
+        } else if (this.#cluster) {
+          // stored first, so a target on another node, or on none, loses nothing
+          this.#forward(stored)
         } else {
           this.#counters.queued++
         }
@@ -292,6 +334,14 @@ class P2PPlugin implements P2PHandle {
     }).catch((err: unknown) => {
       // as for ordinary traffic: a persistence failure is the sender's error
       done(err as Error)
+    })
+  }
+
+  // Redis delivers on the target's exact channel only to the node holding it.
+  #forward (packet: AedesPublishPacket): void {
+    this.#counters.forwarded++
+    this.#broker.mq.emit(packet, (err) => {
+      if (err !== undefined && err !== null) this.#log.error({ err: err.message, topic: packet.topic }, 'P2P message not forwarded to the cluster')
     })
   }
 
@@ -392,14 +442,14 @@ export async function register (aedes: Aedes, options: P2POptions = {}): Promise
   const broker = asBroker(aedes)
   const marked = broker as unknown as Record<symbol, unknown>
   if (marked[REGISTERED] !== undefined) throw new Error('aedes-p2p-messaging is already registered on this broker')
-  const { configFile, authorize, immutable, logger, ...inline } = options
+  const { configFile, authorize, immutable, logger, cluster, ...inline } = options
   rejectUnknownKeys(inline, PLUGIN_KEYS, 'register() options')
   let config = configFile === undefined ? undefined : await loadPluginFile(configFile)
   config = pluginConfig(inline, config)
   if (authorize !== undefined && typeof authorize !== 'function') throw new TypeError('authorize must be a function')
   // checked again after the await: two concurrent register() calls must not both install
   if (marked[REGISTERED] !== undefined) throw new Error('aedes-p2p-messaging is already registered on this broker')
-  const plugin = new P2PPlugin(broker, config, { configFile, authorize, immutable, logger })
+  const plugin = new P2PPlugin(broker, config, { configFile, authorize, immutable, logger, cluster })
   marked[REGISTERED] = plugin
   return plugin
 }

@@ -6,6 +6,8 @@ import { Aedes } from 'aedes'
 import type { Logger as PinoLogger } from 'pino'
 import type { Registry } from 'prom-client'
 import { createAdminServer } from './admin.js'
+import { asBroker } from './aedes-internals.js'
+import { clusterParts } from './cluster.js'
 import { bind, createListeners, unbind, type Listener } from './listeners.js'
 import { createMetrics } from './metrics.js'
 import { register, type P2PHandle } from './plugin.js'
@@ -32,8 +34,10 @@ export interface ServerOptions {
 
 export async function startServer ({ settings, log, loadSettings }: ServerOptions): Promise<RunningBroker> {
   const users = new Users(settings.users)
-  const broker = await Aedes.createBroker({ authenticate: users.authenticate })
-  const plugin = await register(broker, { ...settings.plugin, logger: log.child({ module: 'p2p' }) })
+  const redis = settings.cluster.redis
+  const shared = redis === undefined ? {} : clusterParts(redis, log.child({ module: 'cluster' }))
+  const broker = await Aedes.createBroker({ ...shared, authenticate: users.authenticate })
+  const plugin = await register(broker, { ...settings.plugin, cluster: redis !== undefined, logger: log.child({ module: 'p2p' }) })
   const metrics = createMetrics(broker, plugin)
   observeClients(broker, log)
   let current = settings
@@ -51,12 +55,12 @@ export async function startServer ({ settings, log, loadSettings }: ServerOption
     }
     users.replace(next.users)
     log.level = next.log.level
-    for (const part of ['listeners', 'admin'] as const) {
+    for (const part of ['listeners', 'admin', 'cluster'] as const) {
       if (JSON.stringify(next[part]) !== JSON.stringify(current[part])) {
         log.warn({ section: part }, `[${part}] changed: it takes effect after a restart`)
       }
     }
-    current = { ...next, listeners: current.listeners, admin: current.admin }
+    current = { ...next, listeners: current.listeners, admin: current.admin, cluster: current.cluster }
     log.info({ mode: next.plugin.mode, rules: next.plugin.rules.length, users: next.users.length }, 'config reloaded')
     return plugin.config
   }
@@ -103,15 +107,19 @@ export async function startServer ({ settings, log, loadSettings }: ServerOption
   }
 }
 
-// Stop accepting first, then let Aedes close its clients and its persistence.
+// Stop accepting, let Aedes close its clients and emitter, then flush and
+// close the persistence, which Aedes's close() does not touch.
 async function shutdown (broker: Aedes, listeners: Listener[]): Promise<void> {
   const unbound = Promise.all(listeners.map(unbind))
   await new Promise<void>((resolve) => { broker.close(() => { resolve() }) })
   await unbound
+  await asBroker(broker).persistence.destroy()
 }
 
 function observeClients (broker: Aedes, log: PinoLogger): void {
   broker.on('client', (client) => { log.debug({ clientId: client.id }, 'client connected') })
   broker.on('clientDisconnect', (client) => { log.debug({ clientId: client.id }, 'client disconnected') })
   broker.on('clientError', (client, err) => { log.debug({ clientId: client.id, err: err.message }, 'client error') })
+  // Aedes reports persistence failures here; unheard, they would end the process
+  ;(broker as unknown as { on (e: 'error', l: (err: Error) => void): void }).on('error', (err) => { log.error({ err: err.message }, 'broker error') })
 }

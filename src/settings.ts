@@ -4,6 +4,7 @@
  * flags override the file. Everything is checked before anything listens.
  */
 import { isIP } from 'node:net'
+import { redisUrl } from './cluster.js'
 import { pluginConfig, PLUGIN_KEYS, readTomlFile, withSource, type PluginConfig } from './config.js'
 import { userConfigs, type UserConfig } from './users.js'
 import { ConfigError, isTable, rejectUnknownKeys, type Table } from './validate.js'
@@ -25,6 +26,8 @@ export interface Settings {
   }
   users: UserConfig[]
   admin: { host: string, port?: number, token?: string }
+  /** one node of a cluster sharing this Redis (SPEC §5); in-memory without it */
+  cluster: { redis?: string }
   log: { level: LogLevel }
 }
 
@@ -41,12 +44,14 @@ export interface Overrides {
   adminHost?: string
   adminPort?: string
   adminToken?: string
+  redis?: string
   logLevel?: string
 }
 
 const TABLES: Record<string, readonly string[]> = {
   listeners: ['host', 'port', 'ws_port', 'ws_path', 'tls_port', 'tls_cert', 'tls_key'],
   admin: ['host', 'port', 'token'],
+  cluster: ['redis'],
   log: ['level']
 }
 
@@ -56,6 +61,7 @@ export function defaultSettings (): Settings {
     listeners: { host: '127.0.0.1', port: 1883, ws_path: '/mqtt' },
     users: [],
     admin: { host: '127.0.0.1' },
+    cluster: {},
     log: { level: 'info' }
   }
 }
@@ -93,6 +99,9 @@ function applyFile (settings: Settings, table: Table): void {
   if (a.port !== undefined) settings.admin.port = port(a.port, 'admin.port')
   if (a.token !== undefined) settings.admin.token = text(a.token, 'admin.token')
 
+  const c = section(table, 'cluster')
+  if (c.redis !== undefined) settings.cluster.redis = redis(c.redis, 'cluster.redis')
+
   const log = section(table, 'log')
   if (log.level !== undefined) settings.log.level = logLevel(log.level, 'log.level')
 }
@@ -111,6 +120,7 @@ function applyFlags (settings: Settings, flags: Overrides): void {
   if (flags.adminHost !== undefined) settings.admin.host = host(flags.adminHost, '--admin-host')
   if (flags.adminPort !== undefined) settings.admin.port = port(flags.adminPort, '--admin-port')
   if (flags.adminToken !== undefined) settings.admin.token = text(flags.adminToken, '--admin-token')
+  if (flags.redis !== undefined) settings.cluster.redis = redis(flags.redis, '--redis')
   if (flags.logLevel !== undefined) settings.log.level = logLevel(flags.logLevel, '--log-level')
 }
 
@@ -162,6 +172,14 @@ function text (value: unknown, where: string): string {
 function wsPath (value: unknown): string {
   if (typeof value !== 'string' || !value.startsWith('/')) throw new ConfigError('listeners.ws_path must start with /')
   return value
+}
+
+function redis (value: unknown, where: string): string {
+  try {
+    return redisUrl(value, where)
+  } catch (err) {
+    throw new ConfigError((err as Error).message)
+  }
 }
 
 function logLevel (value: unknown, where: string): LogLevel {

@@ -92,6 +92,7 @@ describe('plugin handle', () => {
       received: 5,
       delivered: 2,
       queued: 1,
+      forwarded: 0,
       dropped: { malformed: 1, no_session: 1, refused: 0 }
     })
   })

@@ -21,6 +21,7 @@ const USAGE = `Usage: aedes-p2p [options]
   --admin-port PORT    admin HTTP API and /metrics (default off)
   --admin-host HOST    admin API address (default 127.0.0.1)
   --admin-token TOKEN  bearer token for the admin API (or P2P_ADMIN_TOKEN)
+  --redis URL          run as one node of a cluster sharing this Redis
   --config FILE        TOML config file; flags override it
   --log-level LEVEL    fatal, error, warn, info, debug, trace or silent (default info)
   -h, --help           show this help
@@ -41,6 +42,7 @@ const FLAGS = {
   'admin-host': { type: 'string' },
   'admin-token': { type: 'string' },
   config: { type: 'string' },
+  redis: { type: 'string' },
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' }
 } as const
@@ -87,6 +89,7 @@ async function main (argv: string[]): Promise<number> {
     adminHost: values['admin-host'],
     adminPort: values['admin-port'],
     adminToken: values['admin-token'] ?? process.env.P2P_ADMIN_TOKEN,
+    redis: values.redis,
     logLevel: values['log-level']
   }
   const configFile = values.config

@@ -1,0 +1,63 @@
+/**
+ * Cluster mode (SPEC §5): every node shares one Redis through the Aedes
+ * ecosystem's own packages — mqemitter-redis for pub/sub and
+ * aedes-persistence-redis for sessions and queues. P2P traffic rides on exact
+ * per-client channels, so Redis routes each message to the one node holding
+ * the target and its per-message cost does not grow with connected clients.
+ */
+import type { EventEmitter } from 'node:events'
+import { createRequire } from 'node:module'
+import { Redis } from 'ioredis'
+import type { Logger } from './log.js'
+
+const require = createRequire(import.meta.url)
+// both are CommonJS with no ESM entry
+const MQEmitterRedis = require('mqemitter-redis') as (opts: object) => unknown
+const redisPersistence = require('aedes-persistence-redis') as (opts: object) => unknown
+
+export interface ClusterParts {
+  mq: unknown
+  persistence: unknown
+}
+
+export function clusterParts (url: string, log: Logger): ClusterParts {
+  // named so `CLIENT LIST` shows which node and role each connection is
+  const connect = (role: string): Redis => watch(new Redis(url, { maxRetriesPerRequest: null, connectionName: `aedes-p2p:${process.pid}:${role}` }), role, log)
+  const mq = MQEmitterRedis({ subConn: connect('pubsub-in'), pubConn: connect('pubsub-out') }) as { state: EventEmitter }
+  // mqemitter-redis re-emits every connection error here, and an 'error'
+  // event nobody listens to would kill the process; watch() already logs it
+  mq.state.on('error', (err: Error) => { log.debug({ err: err.message }, 'Redis emitter error') })
+  return { mq, persistence: redisPersistence({ conn: connect('persistence') }) }
+}
+
+/**
+ * One line when a connection is lost and one when it is back, however many
+ * reconnection attempts come in between. `maxRetriesPerRequest: null` above
+ * keeps commands queued through an outage instead of failing them.
+ */
+function watch (redis: Redis, role: string, log: Logger): Redis {
+  let down = false
+  redis.on('error', (err: Error) => {
+    if (down) return
+    down = true
+    log.error({ redis: role, err: err.message }, 'Redis unreachable; local clients are still served, cluster traffic waits')
+  })
+  redis.on('ready', () => {
+    if (!down) return
+    down = false
+    log.warn({ redis: role }, 'Redis connection restored')
+  })
+  return redis
+}
+
+export function redisUrl (value: unknown, where: string): string {
+  if (typeof value !== 'string') throw new Error(`${where} must be a redis:// URL`)
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new Error(`${where} must be a redis:// URL (got ${JSON.stringify(value)})`)
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error(`${where} must be a redis:// or rediss:// URL (got ${JSON.stringify(value)})`)
+  return value
+}
