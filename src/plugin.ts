@@ -270,8 +270,9 @@ class P2PPlugin implements P2PHandle {
         done()
       }
     }
-    if (typeof verdict === 'boolean') {
-      decide(verdict)
+    if (typeof (verdict as Partial<Promise<boolean>> | undefined)?.then !== 'function') {
+      // anything but true refuses, including a hook that forgot to return
+      decide(verdict === true)
     } else {
       verdict.then((allowed) => { decide(allowed === true) }, (err: unknown) => {
         this.#log.error({ err, clientId: senderId, topic: packet.topic }, 'P2P authorize hook failed; message refused')
