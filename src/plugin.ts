@@ -270,7 +270,7 @@ class P2PPlugin implements P2PHandle {
         done()
       }
     }
-    if (typeof (verdict as Partial<Promise<boolean>> | undefined)?.then !== 'function') {
+    if (!(verdict instanceof Promise)) {
       // anything but true refuses, including a hook that forgot to return
       decide(verdict === true)
     } else {

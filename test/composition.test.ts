@@ -141,6 +141,14 @@ describe('P2P authorize hook', () => {
     assert.deepEqual(asked, ['alice->bob:x/y:2:hi'])
   })
 
+  it('refuses when the hook returns neither true nor a promise', async () => {
+    const b = await broker({ plugin: { authorize: (() => undefined) as never } })
+    const alice = await b.connect('alice')
+    await alice.publishAsync('p2p/alice/x', 'm', { qos: 1 })
+    assert.equal(b.plugin.counters.dropped.refused, 1)
+    assert.ok(alice.connected)
+  })
+
   it('refuses when the hook throws', async () => {
     const b = await broker({ plugin: { authorize: () => { throw new Error('boom') } } })
     const alice = await b.connect('alice')
