@@ -37,11 +37,14 @@ export function clusterParts (url: string, log: Logger): ClusterParts {
  */
 function watch (redis: Redis, role: string, log: Logger): Redis {
   let down = false
-  redis.on('error', (err: Error) => {
+  const lost = (reason: string): void => {
     if (down) return
     down = true
-    log.error({ redis: role, err: err.message }, 'Redis unreachable; local clients are still served, cluster traffic waits')
-  })
+    log.error({ redis: role, err: reason }, 'Redis unreachable; local clients are still served, cluster traffic waits')
+  }
+  redis.on('error', (err: Error) => { lost(err.message) })
+  // a dropped connection that reconnects at the first try never raises 'error'
+  redis.on('reconnecting', () => { lost('connection lost') })
   redis.on('ready', () => {
     if (!down) return
     down = false
