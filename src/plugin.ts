@@ -291,35 +291,27 @@ class P2PPlugin implements P2PHandle {
     if (qos === 0) {
       if (online) {
         this.#deliver(local, p2p.topic, payload, 0, undefined)
-      } else if (this.#cluster) {
-        this.#forward(this.#internalPacket(target, p2p.topic, payload, 0))
       } else {
-        this.#counters.dropped.no_session++
-        this.#log.debug({ target, topic: packet.topic }, 'P2P QoS 0 message dropped: target not connected')
+        this.#notHere(p2p, payload, 0)
       }
       done()
       return
     }
 
-    const stored = this.#internalPacket(target, p2p.topic, payload, qos)
+    // a live copy to a clean session needs neither the envelope nor the store
     if (online && local.clean) {
       this.#deliver(local, p2p.topic, payload, qos, undefined)
       done()
       return
     }
     this.#findSession(target, online).then((session) => {
-      if (session === null && this.#cluster && !online) {
-        // maybe connected to another node with a clean session
-        this.#forward(stored)
-        done()
-        return
-      }
       if (session === null) {
-        this.#counters.dropped.no_session++
-        this.#log.debug({ target, topic: packet.topic }, 'P2P message dropped: target has no session')
+        // not online here (a connected client here has a session or took the path above)
+        this.#notHere(p2p, payload, qos)
         done()
         return
       }
+      const stored = this.#internalPacket(target, p2p.topic, payload, qos)
       return broker.persistence.outgoingEnqueueCombi([session], stored).then(() => {
         const now = broker.clients[target]
         if (now !== undefined && !now.closed && !now.clean) {
@@ -336,6 +328,17 @@ class P2PPlugin implements P2PHandle {
       // as for ordinary traffic: a persistence failure is the sender's error
       done(err as Error)
     })
+  }
+
+  // Without a session to queue in: another node may hold the target (with a
+  // clean session); a broker on its own knows nobody does.
+  #notHere (p2p: P2PTopic, payload: Buffer, qos: 0 | 1 | 2): void {
+    if (this.#cluster) {
+      this.#forward(this.#internalPacket(p2p.target, p2p.topic, payload, qos))
+      return
+    }
+    this.#counters.dropped.no_session++
+    this.#log.debug({ target: p2p.target, topic: p2p.topic }, 'P2P message dropped: target not connected and has no session')
   }
 
   // Redis delivers on the target's exact channel only to the node holding it.
