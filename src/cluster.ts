@@ -52,15 +52,3 @@ function watch (redis: Redis, role: string, log: Logger): Redis {
   })
   return redis
 }
-
-export function redisUrl (value: unknown, where: string): string {
-  if (typeof value !== 'string') throw new Error(`${where} must be a redis:// URL`)
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    throw new Error(`${where} must be a redis:// URL (got ${JSON.stringify(value)})`)
-  }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error(`${where} must be a redis:// or rediss:// URL (got ${JSON.stringify(value)})`)
-  return value
-}

@@ -4,7 +4,6 @@
  * flags override the file. Everything is checked before anything listens.
  */
 import { isIP } from 'node:net'
-import { redisUrl } from './cluster.js'
 import { pluginConfig, PLUGIN_KEYS, readTomlFile, withSource, type PluginConfig } from './config.js'
 import { userConfigs, type UserConfig } from './users.js'
 import { ConfigError, isTable, rejectUnknownKeys, type Table } from './validate.js'
@@ -175,11 +174,14 @@ function wsPath (value: unknown): string {
 }
 
 function redis (value: unknown, where: string): string {
+  let url: URL | undefined
   try {
-    return redisUrl(value, where)
-  } catch (err) {
-    throw new ConfigError((err as Error).message)
+    url = typeof value === 'string' ? new URL(value) : undefined
+  } catch { /* reported below */ }
+  if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) {
+    throw new ConfigError(`${where} must be a redis:// or rediss:// URL (got ${JSON.stringify(value)})`)
   }
+  return value as string
 }
 
 function logLevel (value: unknown, where: string): LogLevel {

@@ -167,6 +167,7 @@ describe('broker CLI refuses bad input before listening', () => {
     ['an admin API on the network without a token', async (p) => ['--port', String(p), '--admin-port', '0', '--admin-host', '0.0.0.0'], /set admin\.token/],
     ['TLS without a key', async (p) => ['--port', String(p), '--tls-port', '0', '--tls-cert', 'c.pem'], /needs both/],
     ['an unreadable TLS certificate', async (p) => ['--port', String(p), '--tls-port', '0', '--tls-cert', '/nonexistent.pem', '--tls-key', '/nonexistent.key'], /cannot read listeners\.tls_cert/],
+    ['a Redis URL that is not one', async (p) => ['--port', String(p), '--redis', 'http://127.0.0.1:6379'], /--redis must be a redis:\/\/ or rediss:\/\/ URL/],
     ['a bad keyword', async (p) => ['--port', String(p), '--keyword', 'a/b'], /keyword must be one non-empty topic level/]
   ]
   for (const [name, args, message] of cases) {

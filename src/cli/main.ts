@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util'
 import { pino } from 'pino'
 import { startServer } from '../server.js'
-import { loadSettings, type Overrides } from '../settings.js'
+import { loadSettings, type Overrides, type Settings } from '../settings.js'
 import { hashPassword } from '../users.js'
 import { ConfigError } from '../validate.js'
 
@@ -93,7 +93,7 @@ async function main (argv: string[]): Promise<number> {
     logLevel: values['log-level']
   }
   const configFile = values.config
-  const load = async (): Promise<Awaited<ReturnType<typeof loadSettings>>> => loadSettings(configFile, flags)
+  const load = async (): Promise<Settings> => loadSettings(configFile, flags)
 
   let settings
   try {
