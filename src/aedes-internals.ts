@@ -15,6 +15,7 @@ export interface StoredSubscription {
 /** The aedes-persistence contract (memory and Redis) as far as we use it. */
 export interface Persistence {
   subscriptionsByTopic (topic: string): Promise<StoredSubscription[]>
+  subscriptionsByClient (client: { id: string }): Promise<Array<{ topic: string, qos: number }>>
   addSubscriptions (client: { id: string }, subs: Array<{ topic: string, qos: number }>): Promise<void>
   outgoingEnqueueCombi (subs: StoredSubscription[], packet: AedesPublishPacket): Promise<void>
   outgoingUpdate (client: { id: string }, packet: AedesPublishPacket): Promise<unknown>

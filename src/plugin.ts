@@ -359,7 +359,12 @@ class P2PPlugin implements P2PHandle {
       // `#` subscribers match the channel too; only the target's own marker counts
       if (sub.clientId === target && sub.topic === topic) return sub
     }
-    return null
+    if (!this.#cluster) return null
+    // The topic index is each node's copy, updated by broadcast after the
+    // marker is written; a session opened a moment ago on another node may
+    // not be in it yet. The client's own record in the store is not late.
+    const own = await this.#broker.persistence.subscriptionsByClient({ id: target })
+    return own.some((sub) => sub.topic === topic) ? { clientId: target, topic, qos: MARKER_QOS } : null
   }
 
   #internalPacket (target: string, topic: string, payload: Buffer, qos: 0 | 1 | 2): AedesPublishPacket {
