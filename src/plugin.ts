@@ -11,6 +11,8 @@
  *   `$p2p/` namespace, including the session marker Aedes restores.
  * - `authorizeForward` is wrapped to turn a stored P2P message back into the
  *   delivered one when Aedes replays a persistent session's queue.
+ * - In a cluster, `authenticate` is wrapped so that a client's own channel is
+ *   subscribed in the shared emitter before its CONNACK is written.
  * The user's hooks keep running, in the order they were installed.
  */
 import type { Aedes, AedesPublishPacket, Client } from 'aedes'
@@ -78,6 +80,10 @@ const REGISTERED = Symbol.for('aedes-p2p-messaging')
 // A persistent session's marker in the persistence: the target's own inbox
 // channel at QoS 2, so offline queueing never needs a table of our own.
 const MARKER_QOS = 2
+// How long a connecting client may wait for its channel to be subscribed in
+// Redis; during an outage the subscription completes later and the client
+// is served locally meanwhile.
+const SUBSCRIBE_WAIT_MS = 500
 
 class P2PPlugin implements P2PHandle {
   readonly immutable: boolean
@@ -208,9 +214,22 @@ class P2PPlugin implements P2PHandle {
 
     broker.on('client', (client: Client) => {
       if (!client.clean) this.#markSession(client as BrokerClient)
-      if (this.#cluster) this.#listen(client as BrokerClient)
     })
-    if (this.#cluster) broker.on('clientDisconnect', (client: Client) => { this.#unlisten(client) })
+    if (this.#cluster) {
+      // The channel is subscribed before CONNACK: a client told it is
+      // connected can be reached from every node at once.
+      const hostAuthenticate = broker.authenticate
+      broker.authenticate = (client, username, password, callback) => {
+        hostAuthenticate.call(broker, client, username, password, (err, success) => {
+          if (err !== null || success !== true) {
+            callback(err, success)
+            return
+          }
+          this.#listen(client as BrokerClient, () => { callback(null, true) })
+        })
+      }
+      broker.on('clientDisconnect', (client: Client) => { this.#unlisten(client) })
+    }
     broker.on('unsubscribe', (topics: string[], client: Client) => {
       // the marker is not the client's to drop: a persistent session keeps it
       if (!client.clean && topics.includes(inboxTopic(client.id))) this.#markSession(client as BrokerClient)
@@ -222,16 +241,39 @@ class P2PPlugin implements P2PHandle {
       .catch((err: unknown) => { this.#log.error({ err, clientId: client.id }, 'cannot record P2P session') })
   }
 
-  #listen (client: BrokerClient): void {
+  #listen (client: BrokerClient, subscribed: () => void): void {
     const listener = (packet: AedesPublishPacket, cb: () => void): void => {
       cb()
       if (client.closed) return
-      const inner = unwrapPayload(packet.payload as Buffer)
-      if (inner === null) return
-      this.#deliver(client, inner.topic, inner.payload, packet.qos, client.clean || packet.qos === 0 ? undefined : packet)
+      const stored = client.clean || packet.qos === 0 ? undefined : packet
+      if (!client.connected) {
+        // Between authentication and CONNACK nothing may be written. A stored
+        // copy is the session queue's, sent after CONNACK (or at the next
+        // connect); a live one waits for the queue to be flushed.
+        if (stored === undefined) client.once('connected', () => { this.#fromInbox(client, packet, undefined) })
+        return
+      }
+      this.#fromInbox(client, packet, stored)
     }
     this.#inboxes.set(client, listener)
-    this.#broker.mq.on(inboxTopic(client.id), listener)
+    let waiting = true
+    const proceed = (): void => {
+      if (!waiting) return
+      waiting = false
+      clearTimeout(timer)
+      subscribed()
+    }
+    const timer = setTimeout(proceed, SUBSCRIBE_WAIT_MS)
+    this.#broker.mq.on(inboxTopic(client.id), listener, proceed)
+    // a connection that ends before Aedes registers it never gets 'clientDisconnect'
+    client.conn.once('close', () => { this.#unlisten(client) })
+  }
+
+  #fromInbox (client: BrokerClient, packet: AedesPublishPacket, stored: AedesPublishPacket | undefined): void {
+    if (client.closed) return
+    const inner = unwrapPayload(packet.payload as Buffer)
+    if (inner === null) return
+    this.#deliver(client, inner.topic, inner.payload, packet.qos, stored)
   }
 
   #unlisten (client: Client): void {
