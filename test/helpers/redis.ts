@@ -9,17 +9,24 @@ import { freePort } from './cli.js'
 export interface TestRedis {
   url: string
   port: number
+  pid (): number
   stop (): Promise<void>
   /** starts again on the same port, with the data it had (append-only file) */
   start (): Promise<void>
 }
 
-export async function startRedis (): Promise<TestRedis> {
+export interface RedisOptions {
+  /** every write on disk before it is acknowledged (default true), so a restart loses nothing */
+  durable?: boolean
+}
+
+export async function startRedis ({ durable = true }: RedisOptions = {}): Promise<TestRedis> {
   const port = await freePort()
   const dir = await mkdtemp(join(tmpdir(), 'p2p-redis-'))
   let child: ChildProcess | undefined
   const start = async (): Promise<void> => {
-    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const persistence = durable ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']
+    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] })
     child = proc
     await new Promise<void>((resolve, reject) => {
       let out = ''
@@ -34,6 +41,7 @@ export async function startRedis (): Promise<TestRedis> {
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    pid: () => child?.pid ?? -1,
     start,
     async stop () {
       if (child === undefined || child.exitCode !== null) return

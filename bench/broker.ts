@@ -1,0 +1,35 @@
+/**
+ * The broker under test, in its own process: Aedes on a loopback port, with
+ * or without the plugin and nothing else, so the two differ only by it.
+ *
+ *   node --expose-gc dist/bench/broker.js [--plugin]
+ *
+ * Tells its parent the port over IPC; answers `gc` so that memory is read
+ * after a full collection.
+ */
+import { once } from 'node:events'
+import { createServer, type AddressInfo } from 'node:net'
+import { Aedes } from 'aedes'
+import { register } from '../src/index.js'
+
+export interface BrokerReady { port: number }
+
+const broker = await Aedes.createBroker()
+if (process.argv.includes('--plugin')) {
+  // warnings only: a benchmark must not pay for logging it does not read
+  const quiet = { error: console.error, warn: console.error, info: () => undefined, debug: () => undefined }
+  await register(broker, { logger: quiet })
+}
+const server = createServer(broker.handle)
+server.listen(0, '127.0.0.1')
+await once(server, 'listening')
+process.send?.({ port: (server.address() as AddressInfo).port } satisfies BrokerReady)
+
+process.on('message', (message) => {
+  if (message !== 'gc') return
+  const gc = (globalThis as { gc?: () => void }).gc
+  gc?.()
+  process.send?.('gc')
+})
+// the parent going away is the signal to stop
+process.on('disconnect', () => { process.exit(0) })

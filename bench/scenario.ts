@@ -1,0 +1,94 @@
+/**
+ * The processes a benchmark run is made of, and one measured run: pairs
+ * connected, warmed up, then traffic with the CPU of every process under
+ * test read from /proc before and after.
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import type { BrokerReady } from './broker.js'
+import type { IdleRequest } from './idle.js'
+import { Pairs, round, type PairsOptions, type TrafficOptions, type TrafficResult } from './load.js'
+import { cpuSeconds, rssBytes } from './proc.js'
+
+const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url))
+
+export interface BenchBroker {
+  pid: number
+  port: number
+  /** RSS once garbage collection has given back what it will */
+  settledRss (): Promise<number>
+  stop (): Promise<void>
+}
+
+/** `profileDir`: write a CPU profile there when the broker stops */
+export async function startBenchBroker (plugin: boolean, profileDir?: string): Promise<BenchBroker> {
+  const profile = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${plugin ? 'plugin' : 'plain'}-${Date.now()}.cpuprofile`]
+  const child = fork(here('./broker.js'), plugin ? ['--plugin'] : [], { execArgv: ['--expose-gc', ...profile] })
+  const [ready] = await once(child, 'message') as [BrokerReady]
+  return {
+    pid: child.pid as number,
+    port: ready.port,
+    async settledRss () {
+      // V8 returns freed pages to the OS lazily, over several collections;
+      // settled is when three in a row give back no more than 0.5%
+      let lowest = Infinity
+      for (let i = 0, calm = 0; i < 40 && calm < 3; i++) {
+        child.send('gc')
+        await once(child, 'message')
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        const rss = rssBytes(child.pid as number)
+        calm = rss < lowest * 0.995 ? 0 : calm + 1
+        lowest = Math.min(lowest, rss)
+      }
+      return lowest
+    },
+    stop: () => stopChild(child)
+  }
+}
+
+export interface Idle { stop (): Promise<void> }
+
+export async function startIdle (ports: number[], count: number, prefix: string): Promise<Idle> {
+  const child = fork(here('./idle.js'))
+  child.send({ ports, count, prefix } satisfies IdleRequest)
+  const [connected] = await Promise.race([
+    once(child, 'message') as Promise<[number]>,
+    once(child, 'exit').then(() => { throw new Error('idle clients process failed') })
+  ])
+  if (connected !== count) throw new Error(`only ${connected} of ${count} idle clients connected`)
+  return { stop: () => stopChild(child) }
+}
+
+async function stopChild (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = once(child, 'exit')
+  child.disconnect()
+  await exited
+}
+
+export interface MeasuredRun extends TrafficResult {
+  /** CPU seconds each measured process used during the run, in the order given */
+  cpuSeconds: number[]
+  /** messages received per CPU second of the first process */
+  perCpuSecond: number
+}
+
+/** One run on pairs already connected, with the CPU of `pids` read around it. */
+export async function measure (pids: number[], clients: Pairs, options: TrafficOptions): Promise<MeasuredRun> {
+  let before: number[] = []
+  const result = await clients.run(options, () => { before = pids.map(cpuSeconds) })
+  const used = pids.map((pid, i) => round(cpuSeconds(pid) - (before[i] as number), 2))
+  return { ...result, cpuSeconds: used, perCpuSecond: Math.round(result.received / (used[0] as number)) }
+}
+
+/** Connects pairs, lets the JIT settle on their path, measures one run. */
+export async function traffic (pids: number[], pairs: PairsOptions, options: TrafficOptions, warmupMs: number): Promise<MeasuredRun> {
+  const clients = await Pairs.connect(pairs)
+  try {
+    await clients.run({ ...options, durationMs: warmupMs })
+    return await measure(pids, clients, options)
+  } finally {
+    await clients.close()
+  }
+}
