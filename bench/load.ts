@@ -51,12 +51,14 @@ interface Pair {
   duplicates: number
 }
 
-// payload layout: send time (f64), sequence number (u32), then padding
-const HEADER = 12
+// payload layout: send time (f64), sequence number (u32), run number (u32),
+// then padding; a straggler from an earlier run must not count in this one
+const HEADER = 16
 
 export class Pairs {
   readonly #pairs: Pair[] = []
   readonly #qos: 0 | 1
+  #runs = 0
   #onReceive: (pair: Pair, payload: Buffer) => void = () => undefined
 
   private constructor (qos: 0 | 1) { this.#qos = qos }
@@ -90,6 +92,7 @@ export class Pairs {
    */
   async run ({ payloadBytes, window, durationMs, prerollMs = 0 }: TrafficOptions, measuring?: () => void): Promise<TrafficResult> {
     const qos = this.#qos
+    const run = ++this.#runs
     const latencies: number[] = []
     let measured = false
     let sending = true
@@ -99,11 +102,13 @@ export class Pairs {
       const payload = Buffer.alloc(Math.max(payloadBytes, HEADER))
       payload.writeDoubleLE(performance.now(), 0)
       payload.writeUInt32LE(pair.sent++, 8)
+      payload.writeUInt32LE(run, 12)
       inFlight++
       pair.sender.publish(pair.topic, payload, { qos })
     }
     this.#onReceive = (pair, payload) => {
       const now = performance.now()
+      if (payload.readUInt32LE(12) !== run) return
       // a redelivered copy carries a sequence number already seen
       if (payload.readUInt32LE(8) < pair.received) {
         pair.duplicates++

@@ -45,10 +45,16 @@ const progress = (line: string): void => { console.error(`[${Math.round((Date.no
 
 const route: Record<Variant, Route> = { plain: 'pubsub', plugin: 'pubsub', p2p: 'p2p' }
 
-// Per QoS and pair count, all three variants stay connected and take turns,
+// Each variant has a broker process of its own, the same but for the plugin,
+// so that ordinary traffic with the plugin is measured without P2P traffic
+// beside it. Per QoS and pair count, all three stay connected and take turns,
 // so a noisy moment on a shared machine hurts them alike.
 async function throughput (): Promise<ThroughputCell[]> {
-  const brokers = { plain: await startBenchBroker(false, flags.profile), plugin: await startBenchBroker(true, flags.profile) }
+  const brokers: Record<Variant, BenchBroker> = {
+    plain: await startBenchBroker(false, flags.profile),
+    plugin: await startBenchBroker(true, flags.profile),
+    p2p: await startBenchBroker(true, flags.profile)
+  }
   const variants = Object.keys(VARIANTS) as Variant[]
   const cells: ThroughputCell[] = []
   try {
@@ -57,7 +63,7 @@ async function throughput (): Promise<ThroughputCell[]> {
         const connected = new Map<Variant, Pairs>()
         try {
           for (const variant of variants) {
-            const broker = variant === 'plain' ? brokers.plain : brokers.plugin
+            const broker = brokers[variant]
             const clients = await Pairs.connect({ port: broker.port, pairs, route: route[variant], qos, prefix: `${variant}-q${qos}-p${pairs}-` })
             connected.set(variant, clients)
             await clients.run({ ...trafficOptions, durationMs: settings.warmupMs })
@@ -67,8 +73,7 @@ async function throughput (): Promise<ThroughputCell[]> {
             // each round starts with a different variant: none always follows an idle moment
             for (let v = 0; v < variants.length; v++) {
               const variant = variants[(v + round) % variants.length] as Variant
-              const pid = variant === 'plain' ? brokers.plain.pid : brokers.plugin.pid
-              runs[variant].push(await measure([pid], connected.get(variant) as Pairs, trafficOptions))
+              runs[variant].push(await measure([brokers[variant].pid], connected.get(variant) as Pairs, trafficOptions))
             }
           }
           for (const variant of variants) {
@@ -82,7 +87,7 @@ async function throughput (): Promise<ThroughputCell[]> {
       }
     }
   } finally {
-    await Promise.all([brokers.plain.stop(), brokers.plugin.stop()])
+    await Promise.all(variants.map((variant) => brokers[variant].stop()))
   }
   return cells
 }
