@@ -73,7 +73,8 @@ export class Pairs {
         connect(options.port, `${options.prefix}s${i}`),
         connect(options.receiverPort ?? options.port, receiverId)
       ])
-      let topic = `bench/${i}`
+      // the prefix keeps sets of pairs on one broker apart
+      let topic = `bench/${options.prefix}${i}`
       if (options.route === 'p2p') {
         topic = `p2p/${receiverId}/${topic}`
       } else {
