@@ -5,7 +5,8 @@
  * The parent sends one IdleRequest; the reply is the number connected. They
  * stay connected until the parent disconnects, then the process exits.
  */
-import mqtt, { type MqttClient } from 'mqtt'
+import type { MqttClient } from 'mqtt'
+import { benchClient } from './load.js'
 
 export interface IdleRequest {
   /** brokers to spread the clients over, round-robin */
@@ -25,8 +26,7 @@ async function connectAll ({ ports, count, prefix }: IdleRequest): Promise<numbe
     while (next < count) {
       const i = next++
       const port = ports[i % ports.length] as number
-      const client = await mqtt.connectAsync({ host: '127.0.0.1', port, clientId: `${prefix}${i}`, reconnectPeriod: 0, keepalive: 600 })
-      clients.push(client)
+      clients.push(await benchClient(port, `${prefix}${i}`))
     }
   }
   await Promise.all(Array.from({ length: CONCURRENT_CONNECTS }, worker))

@@ -51,6 +51,14 @@ interface Pair {
   duplicates: number
 }
 
+/**
+ * How every benchmark client connects: no reconnects, and a keepalive long
+ * enough that no PINGREQ lands inside a measured run.
+ */
+export function benchClient (port: number, clientId: string): Promise<MqttClient> {
+  return mqtt.connectAsync({ host: '127.0.0.1', port, clientId, reconnectPeriod: 0, keepalive: 600 })
+}
+
 // payload layout: send time (f64), sequence number (u32), run number (u32),
 // then padding; a straggler from an earlier run must not count in this one
 const HEADER = 16
@@ -65,13 +73,11 @@ export class Pairs {
 
   static async connect (options: PairsOptions): Promise<Pairs> {
     const pairs = new Pairs(options.qos)
-    const connect = (port: number, clientId: string): Promise<MqttClient> =>
-      mqtt.connectAsync({ host: '127.0.0.1', port, clientId, reconnectPeriod: 0, keepalive: 600 })
     await Promise.all(Array.from({ length: options.pairs }, async (_, i) => {
       const receiverId = `${options.prefix}r${i}`
       const [sender, receiver] = await Promise.all([
-        connect(options.port, `${options.prefix}s${i}`),
-        connect(options.receiverPort ?? options.port, receiverId)
+        benchClient(options.port, `${options.prefix}s${i}`),
+        benchClient(options.receiverPort ?? options.port, receiverId)
       ])
       // the prefix keeps sets of pairs on one broker apart
       let topic = `bench/${options.prefix}${i}`

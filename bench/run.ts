@@ -43,6 +43,10 @@ const steadyOptions: TrafficOptions = { ...trafficOptions, durationMs: settings.
 const began = Date.now()
 const progress = (line: string): void => { console.error(`[${Math.round((Date.now() - began) / 1000)} s] ${line}`) }
 
+// the side-by-side matrix
+const QOS_LEVELS = [0, 1] as const
+const PAIR_COUNTS = [10, 100]
+
 const route: Record<Variant, Route> = { plain: 'pubsub', plugin: 'pubsub', p2p: 'p2p' }
 
 // Each variant has a broker process of its own, the same but for the plugin,
@@ -51,15 +55,15 @@ const route: Record<Variant, Route> = { plain: 'pubsub', plugin: 'pubsub', p2p: 
 // so a noisy moment on a shared machine hurts them alike.
 async function throughput (): Promise<ThroughputCell[]> {
   const brokers: Record<Variant, BenchBroker> = {
-    plain: await startBenchBroker(false, flags.profile),
-    plugin: await startBenchBroker(true, flags.profile),
-    p2p: await startBenchBroker(true, flags.profile)
+    plain: await startBenchBroker('plain', false, flags.profile),
+    plugin: await startBenchBroker('plugin-pubsub', true, flags.profile),
+    p2p: await startBenchBroker('plugin-p2p', true, flags.profile)
   }
   const variants = Object.keys(VARIANTS) as Variant[]
   const cells: ThroughputCell[] = []
   try {
-    for (const qos of [0, 1] as const) {
-      for (const pairs of [10, 100]) {
+    for (const qos of QOS_LEVELS) {
+      for (const pairs of PAIR_COUNTS) {
         const connected = new Map<Variant, Pairs>()
         try {
           for (const variant of variants) {
@@ -116,10 +120,13 @@ function pooled (runs: MeasuredRun[]): MeasuredRun {
 
 function ratios (cells: ThroughputCell[]): Ratio[] {
   const out: Ratio[] = []
-  for (const qos of [0, 1] as const) {
-    for (const pairs of [10, 100]) {
-      const cell = (variant: Variant): number => (cells.find((c) => c.qos === qos && c.pairs === pairs && c.variant === variant) as ThroughputCell).all.perCpuSecond
-      out.push({ qos, pairs, p2pVsPlain: round(cell('p2p') / cell('plain'), 3), pluginVsPlain: round(cell('plugin') / cell('plain'), 3) })
+  for (const qos of QOS_LEVELS) {
+    for (const pairs of PAIR_COUNTS) {
+      const cell = (variant: Variant): number | undefined => cells.find((c) => c.qos === qos && c.pairs === pairs && c.variant === variant)?.all.perCpuSecond
+      const [plain, plugin, p2p] = [cell('plain'), cell('plugin'), cell('p2p')]
+      // none when the throughput part was not run
+      if (plain === undefined || plugin === undefined || p2p === undefined) continue
+      out.push({ qos, pairs, p2pVsPlain: round(p2p / plain, 3), pluginVsPlain: round(plugin / plain, 3) })
     }
   }
   return out
@@ -143,19 +150,19 @@ async function idleAndMemory (): Promise<{ idle: IdleResult[], memory: MemoryRes
     }
   }
 
-  const plain = await startBenchBroker(false, flags.profile)
+  const plain = await startBenchBroker('idle-plain', false, flags.profile)
   const plainBytes = await withIdle(plain, async () => undefined).finally(() => plain.stop())
 
-  const plugin = await startBenchBroker(true, flags.profile)
+  const plugin = await startBenchBroker('idle-plugin', true, flags.profile)
   try {
     const run = (qos: 0 | 1, tag: string): Promise<MeasuredRun> =>
       traffic([plugin.pid], { port: plugin.port, pairs, route: 'p2p', qos, prefix: `idle-${tag}-q${qos}-` }, steadyOptions, settings.warmupMs)
     const busy: MeasuredRun[] = []
     const pluginBytes = await withIdle(plugin, async () => {
-      for (const qos of [0, 1] as const) busy.push(await run(qos, 'many'))
+      for (const qos of QOS_LEVELS) busy.push(await run(qos, 'many'))
     })
     const idle: IdleResult[] = []
-    for (const qos of [0, 1] as const) {
+    for (const qos of QOS_LEVELS) {
       const without = await run(qos, 'none')
       const withClients = busy[qos] as MeasuredRun
       idle.push({

@@ -21,9 +21,12 @@ export interface BenchBroker {
   stop (): Promise<void>
 }
 
-/** `profileDir`: write a CPU profile there when the broker stops */
-export async function startBenchBroker (plugin: boolean, profileDir?: string): Promise<BenchBroker> {
-  const profile = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${plugin ? 'plugin' : 'plain'}-${Date.now()}.cpuprofile`]
+/**
+ * `role` names the broker's CPU profile, written to `profileDir` (if given)
+ * when the broker stops.
+ */
+export async function startBenchBroker (role: string, plugin: boolean, profileDir?: string): Promise<BenchBroker> {
+  const profile = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${role}-${Date.now()}.cpuprofile`]
   const child = fork(here('./broker.js'), plugin ? ['--plugin'] : [], { execArgv: ['--expose-gc', ...profile] })
   const [ready] = await once(child, 'message') as [BrokerReady]
   return {
