@@ -41,6 +41,8 @@ export interface Broker extends Aedes {
 export interface BrokerClient extends Client {
   broker: Broker
   errored?: boolean
+  /** set once the CONNACK is on the wire; the session queue is flushed after it */
+  connackSent: boolean
   /** the next outgoing packet identifier; shared so ours never collide with the broker's */
   _nextId: number
   waitForDrain (cb: (err?: Error | null) => void): void

@@ -246,10 +246,10 @@ class P2PPlugin implements P2PHandle {
       cb()
       if (client.closed) return
       const stored = client.clean || packet.qos === 0 ? undefined : packet
-      if (!client.connected) {
+      if (!client.connackSent) {
         // Between authentication and CONNACK nothing may be written. A stored
-        // copy is the session queue's, sent after CONNACK (or at the next
-        // connect); a live one waits for the queue to be flushed.
+        // copy is the session queue's, which Aedes sends after CONNACK; a
+        // live one waits until that queue has been sent.
         if (stored === undefined) client.once('connected', () => { this.#fromInbox(client, packet, undefined) })
         return
       }
