@@ -23,7 +23,9 @@ export async function createListeners (broker: Aedes, settings: Settings['listen
     listeners.push({ name: 'mqtt', server: createTcpServer(broker.handle), host, port: settings.port })
   }
   if (settings.tls_port !== undefined) {
-    const [cert, key] = await Promise.all([readPem(settings.tls_cert, 'tls_cert'), readPem(settings.tls_key, 'tls_key')])
+    // one after the other: when both are unreadable, the error names the certificate every time
+    const cert = await readPem(settings.tls_cert, 'tls_cert')
+    const key = await readPem(settings.tls_key, 'tls_key')
     let server
     try {
       server = createTlsServer({ cert, key }, broker.handle)
