@@ -1,70 +1,137 @@
 /**
- * Three broker nodes (the CLI, as operators run it) on one Redis. Senders on
- * node 1, receivers on node 2, node 3 holds no pair: its CPU against node 2's
- * shows whether P2P traffic reaches nodes that do not hold the target. Idle
- * clients spread over all three show whether Redis's cost per message grows
- * with connected clients.
+ * Two clusters of three broker nodes (the CLI, as operators run it), each on
+ * its own Redis, side by side: one holds idle clients spread over its three
+ * nodes, the other none. Senders are on node 1, receivers on node 2, and
+ * node 3 holds no pair: its CPU against node 2's shows whether P2P traffic
+ * reaches nodes that do not hold the target. Redis's CPU per message, with
+ * the idle clients against without, shows whether it grows with connected
+ * clients. Both clusters carry their traffic at the same moment, since one
+ * cluster measured a minute after another differs by more than that.
  */
 import { startCli, type RunningCli } from '../test/helpers/cli.js'
 import { startRedis, type TestRedis } from '../test/helpers/redis.js'
-import { startIdle, traffic, type Idle, type MeasuredRun } from './scenario.js'
-import { round, type TrafficOptions } from './load.js'
+import { Pairs, round, type TrafficOptions } from './load.js'
+import { measure, pooled, startIdle, type MeasuredRun } from './scenario.js'
 
-export interface ClusterRun extends MeasuredRun {
-  idleClients: number
-  qos: 0 | 1
-  pairs: number
+export interface ClusterSide extends MeasuredRun {
   /** node 3's CPU seconds over node 2's */
   thirdNodeFraction: number
   redisCpuMicrosecondsPerMessage: number
 }
 
+export interface ClusterRun {
+  idleClients: number
+  qos: 0 | 1
+  pairs: number
+  /** the cluster holding the idle clients; cpuSeconds are nodes 1, 2, 3 and Redis */
+  with: ClusterSide
+  /** the cluster holding none */
+  without: ClusterSide
+  /** Redis CPU per message, with the idle clients over without */
+  redisPerMessageRatio: number
+}
+
 export interface ClusterOptions {
   pairs: number
-  qos: Array<0 | 1>
-  idleClients: number[]
+  qos: ReadonlyArray<0 | 1>
+  /** idle client counts to try, each against a cluster with none */
+  idleClients: readonly number[]
+  rounds: number
   traffic: TrafficOptions
   warmupMs: number
 }
 
-export async function clusterBench (options: ClusterOptions, progress: (line: string) => void): Promise<ClusterRun[]> {
-  const redis: TestRedis = await startRedis({ durable: false })
-  const nodes: RunningCli[] = []
-  let idle: Idle | undefined
+interface Cluster { name: string, redis: TestRedis, nodes: RunningCli[] }
+
+// Some 8 s after it starts, every node spends tens of milliseconds of CPU
+// on V8 shrinking its heap (its memory reducer), traffic or not; measured
+// then, node 3 would look busy for a reason that has nothing to do with P2P.
+const SETTLE_MS = 10_000
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)))
+
+async function startCluster (name: string): Promise<Cluster> {
+  const redis = await startRedis({ durable: false })
+  const cluster: Cluster = { name, redis, nodes: [] }
   try {
-    for (let i = 0; i < 3; i++) nodes.push(await startCli(['--port', '0', '--redis', redis.url, '--log-level', 'info']))
-    const [node1, node2] = nodes as [RunningCli, RunningCli, RunningCli]
-    const pids = [...nodes.map((node) => node.child.pid as number), redis.pid()]
+    for (let i = 0; i < 3; i++) cluster.nodes.push(await startCli(['--port', '0', '--redis', redis.url, '--log-level', 'info']))
+    return cluster
+  } catch (err) {
+    await stopCluster(cluster)
+    throw err
+  }
+}
+
+async function stopCluster ({ redis, nodes }: Cluster): Promise<void> {
+  await Promise.all(nodes.map((node) => node.stop('SIGKILL')))
+  await redis.stop()
+}
+
+const pids = ({ redis, nodes }: Cluster): number[] => [...nodes.map((node) => node.child.pid as number), redis.pid()]
+const port = ({ nodes }: Cluster, i: number): number => (nodes[i] as RunningCli).port
+
+export async function clusterBench (options: ClusterOptions, progress: (line: string) => void): Promise<ClusterRun[]> {
+  const clusters: Cluster[] = []
+  try {
+    clusters.push(await startCluster('with'), await startCluster('without'))
+    const settled = Date.now() + SETTLE_MS
+    const [crowded, empty] = clusters as [Cluster, Cluster]
     const runs: ClusterRun[] = []
     for (const idleClients of options.idleClients) {
-      await idle?.stop()
-      idle = idleClients === 0 ? undefined : await startIdle(nodes.map((node) => node.port), idleClients, 'idle-')
-      for (const qos of options.qos) {
-        const run = await traffic(pids, {
-          port: node1.port,
-          receiverPort: node2.port,
-          pairs: options.pairs,
-          route: 'p2p',
-          qos,
-          prefix: `cluster-q${qos}-i${idleClients}-`
-        }, options.traffic, options.warmupMs)
-        const [, cpu2, cpu3, redisCpu] = run.cpuSeconds as [number, number, number, number]
-        const result: ClusterRun = {
-          idleClients,
-          qos,
-          pairs: options.pairs,
-          ...run,
-          thirdNodeFraction: round(cpu3 / cpu2, 3),
-          redisCpuMicrosecondsPerMessage: round(redisCpu * 1e6 / run.received, 2)
+      const idle = await startIdle(crowded.nodes.map((node) => node.port), idleClients, `idle-${idleClients}-`)
+      try {
+        await sleep(settled - Date.now())
+        for (const qos of options.qos) {
+          const [withIdle, without] = await sideBySide([crowded, empty], qos, idleClients, options) as [ClusterSide, ClusterSide]
+          const run: ClusterRun = {
+            idleClients,
+            qos,
+            pairs: options.pairs,
+            with: withIdle,
+            without,
+            redisPerMessageRatio: round(withIdle.redisCpuMicrosecondsPerMessage / without.redisCpuMicrosecondsPerMessage, 3)
+          }
+          runs.push(run)
+          progress(`cluster qos ${qos}, ${idleClients} idle clients vs none: ${withIdle.messagesPerSecond} vs ${without.messagesPerSecond} msg/s, ` +
+            `node 3 at ${withIdle.thirdNodeFraction} and ${without.thirdNodeFraction} of node 2, ` +
+            `Redis ${withIdle.redisCpuMicrosecondsPerMessage} vs ${without.redisCpuMicrosecondsPerMessage} µs/msg`)
         }
-        runs.push(result)
-        progress(`cluster qos ${qos}, ${idleClients} idle: ${result.messagesPerSecond} msg/s, node 3 at ${result.thirdNodeFraction} of node 2, Redis ${result.redisCpuMicrosecondsPerMessage} µs/msg`)
+      } finally {
+        await idle.stop()
       }
     }
     return runs
   } finally {
-    await idle?.stop()
-    await Promise.all(nodes.map((node) => node.stop('SIGKILL')))
-    await redis.stop()
+    await Promise.all(clusters.map(stopCluster))
+  }
+}
+
+async function sideBySide (clusters: Cluster[], qos: 0 | 1, idleClients: number, options: ClusterOptions): Promise<ClusterSide[]> {
+  const clients = await Promise.all(clusters.map((cluster) => Pairs.connect({
+    port: port(cluster, 0),
+    receiverPort: port(cluster, 1),
+    pairs: options.pairs,
+    route: 'p2p',
+    qos,
+    prefix: `cluster-${cluster.name}-q${qos}-i${idleClients}-`
+  })))
+  try {
+    await Promise.all(clients.map((c) => c.run({ ...options.traffic, durationMs: options.warmupMs })))
+    const rounds = clusters.map((): MeasuredRun[] => [])
+    for (let r = 0; r < options.rounds; r++) {
+      const measured = await Promise.all(clusters.map((cluster, i) => measure(pids(cluster), clients[i] as Pairs, options.traffic)))
+      measured.forEach((run, i) => { rounds[i]?.push(run) })
+    }
+    return rounds.map((runs) => {
+      const run = pooled(runs)
+      const [, cpu2, cpu3, redisCpu] = run.cpuSeconds as [number, number, number, number]
+      return {
+        ...run,
+        thirdNodeFraction: round(cpu3 / cpu2, 3),
+        redisCpuMicrosecondsPerMessage: round(redisCpu * 1e6 / run.received, 2)
+      }
+    })
+  } finally {
+    await Promise.all(clients.map((c) => c.close()))
   }
 }

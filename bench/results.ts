@@ -1,20 +1,56 @@
 /** The shape of a benchmark run's results, as written to JSON. */
 import type { ClusterRun } from './cluster.js'
-import type { TrafficOptions } from './load.js'
+import type { Route, TrafficOptions } from './load.js'
 import type { MeasuredRun } from './scenario.js'
 import type { TopicParseResult } from './topic-parse.js'
 
-export type Variant = 'plain' | 'plugin' | 'p2p'
+export type Variant = 'plain' | 'control' | 'plugin' | 'p2p'
 export const VARIANTS: Record<Variant, string> = {
   plain: 'pub/sub, plain Aedes',
+  control: 'pub/sub, plain Aedes, a second broker',
   plugin: 'pub/sub, plugin installed',
-  p2p: 'P2P'
+  p2p: 'P2P through the plugin'
 }
 
-/** `all`: the rounds taken together, messages and CPU seconds summed */
-export interface ThroughputCell { qos: 0 | 1, pairs: number, variant: Variant, runs: MeasuredRun[], all: MeasuredRun }
-export interface Ratio { qos: 0 | 1, pairs: number, p2pVsPlain: number, pluginVsPlain: number }
-export interface IdleResult { qos: 0 | 1, pairs: number, idleClients: number, without: MeasuredRun, with: MeasuredRun, perCpuSecondRatio: number, messagesPerSecondRatio: number }
+export interface ThroughputCell {
+  qos: 0 | 1
+  pairs: number
+  variant: Variant
+  /** per block, the rounds run at the same time as the other variants */
+  together: MeasuredRun[][]
+  /** per block, one run while the other variants' brokers sat idle (none for the control) */
+  alone: MeasuredRun[]
+  /** the rounds of `together`, and the runs of `alone`, each pooled into one */
+  togetherAll: MeasuredRun
+  aloneAll: MeasuredRun | null
+}
+
+/** A ratio from blocks of fresh broker processes: its median, and the spread between blocks. */
+export interface Spread { median: number, min: number, max: number, blocks: number[] }
+
+/**
+ * Messages per broker CPU-second side by side, against plain Aedes pub/sub
+ * (the mean of two plain brokers); `controlVsPlain` is one plain broker
+ * against the other.
+ */
+export interface Ratio { qos: 0 | 1, pairs: number, p2pVsPlain: Spread, pluginVsPlain: Spread, controlVsPlain: Spread }
+
+/**
+ * Brokers side by side, one holding the idle clients and one holding none:
+ * P2P through the plugin, and plain Aedes pub/sub for reference.
+ */
+export interface IdleResult {
+  qos: 0 | 1
+  pairs: number
+  idleClients: number
+  route: Route
+  /** pooled over the blocks */
+  with: MeasuredRun
+  without: MeasuredRun
+  perCpuSecondRatio: Spread
+  messagesPerSecondRatio: Spread
+}
+/** RSS gained per idle client on fresh brokers: the medians of the blocks */
 export interface MemoryResult { idleClients: number, plainBytesPerClient: number, pluginBytesPerClient: number, ratio: number }
 
 export interface Results {
@@ -22,8 +58,14 @@ export interface Results {
   command: string
   date: string
   machine: { cpus: number, model: string, node: string }
-  /** durationMs is a round of the side-by-side comparison; steadyMs a run with idle clients or in the cluster */
-  traffic: TrafficOptions & { steadyMs: number, warmupMs: number, rounds: number }
+  /** which cores the load generator and the brokers under test ran on; null when not pinned */
+  placement: { driver: string, brokers: string } | null
+  /**
+   * durationMs is a side-by-side round, aloneMs a run alone, steadyMs a run
+   * in the cluster; blocks (idleBlocks for the idle clients) are sets of
+   * fresh broker processes
+   */
+  traffic: TrafficOptions & { warmupMs: number, blocks: number, idleBlocks: number, rounds: number, aloneMs: number, steadyMs: number }
   throughput: ThroughputCell[]
   ratios: Ratio[]
   idle: IdleResult[]

@@ -10,6 +10,8 @@
  *                                 some parts only: parsing, throughput, idle, cluster
  *   npm run bench -- --profile DIR
  *                                 single-node brokers write CPU profiles (node --cpu-prof) to DIR
+ *   --pairs N (repeatable; default 10 and 100), --payload BYTES (64),
+ *   --window N (messages in flight per pair, 10), --idle-clients K (10000)
  *
  * Writes bench/results/<quick|long>.{json,md,svg}.
  */
@@ -17,186 +19,116 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { cpus } from 'node:os'
 import { parseArgs } from 'node:util'
 import { clusterBench } from './cluster.js'
-import { Pairs, round, type Route, type TrafficOptions } from './load.js'
+import { ALL_CORES, onPath, pin, placement } from './cores.js'
+import { crowd } from './crowd.js'
+import type { TrafficOptions } from './load.js'
 import { chart, markdown } from './report.js'
-import { VARIANTS, type IdleResult, type MemoryResult, type Ratio, type Results, type ThroughputCell, type Variant } from './results.js'
-import { measure, startBenchBroker, startIdle, traffic, type BenchBroker, type MeasuredRun } from './scenario.js'
+import type { Results } from './results.js'
+import { ratios, throughput } from './throughput.js'
 import { topicParsing } from './topic-parse.js'
 
 const PARTS = ['parsing', 'throughput', 'idle', 'cluster'] as const
-const { values: flags } = parseArgs({ options: { long: { type: 'boolean', default: false }, only: { type: 'string', multiple: true }, profile: { type: 'string' } } })
+const options = {
+  long: { type: 'boolean', default: false },
+  only: { type: 'string', multiple: true },
+  profile: { type: 'string' },
+  pairs: { type: 'string', multiple: true },
+  payload: { type: 'string', default: '64' },
+  window: { type: 'string', default: '10' },
+  'idle-clients': { type: 'string', default: '10000' }
+} as const
+let flags: ReturnType<typeof parseArgs<{ options: typeof options }>>['values']
+try {
+  flags = parseArgs({ options }).values
+} catch (err) {
+  usage((err as Error).message)
+}
 const only = flags.only ?? [...PARTS]
 for (const part of only) {
-  if (!(PARTS as readonly string[]).includes(part)) {
-    console.error(`unknown part "${part}"; the parts are: ${PARTS.join(', ')}`)
-    process.exit(2)
-  }
+  if (!(PARTS as readonly string[]).includes(part)) usage(`unknown part "${part}"; the parts are: ${PARTS.join(', ')}`)
+}
+const pairCounts = (flags.pairs ?? ['10', '100']).map((value) => whole('--pairs', value, 1, 1000))
+// the payload carries a 16-byte header: send time, sequence and run numbers
+const payloadBytes = whole('--payload', flags.payload, 16, 1024 * 1024)
+const window = whole('--window', flags.window, 1, 1000)
+const idleClients = whole('--idle-clients', flags['idle-clients'], 1, 100_000)
+
+function usage (problem: string): never {
+  console.error(`${problem}\nusage: npm run bench -- [--long] [--only PART]... [--pairs N]... [--payload BYTES] [--window N] [--idle-clients K] [--profile DIR]`)
+  process.exit(2)
+}
+
+function whole (flag: string, value: string, min: number, max: number): number {
+  const n = Number(value)
+  if (!/^\d+$/.test(value) || n < min || n > max) usage(`${flag} takes a whole number from ${min} to ${max}, not "${value}"`)
+  return n
 }
 const wanted = (part: (typeof PARTS)[number]): boolean => only.includes(part)
+// said before the other parts have run for minutes, not after
+if (wanted('cluster') && !onPath('redis-server')) {
+  console.error('the cluster part needs redis-server on the PATH (Debian: apt-get install redis-server); ' +
+    `or leave it out: ${PARTS.filter((p) => p !== 'cluster').map((p) => `--only ${p}`).join(' ')}`)
+  process.exit(2)
+}
 const mode = flags.long ? 'long' : 'quick'
 const settings = flags.long
-  ? { durationMs: 5000, steadyMs: 10_000, warmupMs: 2000, rounds: 6, idleClients: 10_000, clusterIdle: [0, 1000, 10_000], clusterQos: [0, 1] as Array<0 | 1> }
-  : { durationMs: 1000, steadyMs: 2000, warmupMs: 500, rounds: 3, idleClients: 10_000, clusterIdle: [0, 10_000], clusterQos: [1] as Array<0 | 1> }
-// short rounds for the side-by-side comparison; single longer runs elsewhere
-const trafficOptions: TrafficOptions = { payloadBytes: 64, window: 10, durationMs: settings.durationMs, prerollMs: 250 }
-const steadyOptions: TrafficOptions = { ...trafficOptions, durationMs: settings.steadyMs }
+  ? { blocks: 8, idleBlocks: 3, rounds: 2, durationMs: 2500, aloneMs: 2000, warmupMs: 1500, steadyMs: 5000, clusterIdle: [...new Set([Math.min(1000, idleClients), idleClients])], clusterQos: [0, 1] as Array<0 | 1> }
+  : { blocks: 2, idleBlocks: 1, rounds: 1, durationMs: 1500, aloneMs: 1000, warmupMs: 500, steadyMs: 2000, clusterIdle: [idleClients], clusterQos: [1] as Array<0 | 1> }
+const trafficOptions: TrafficOptions = { payloadBytes, window, durationMs: settings.durationMs, prerollMs: 250 }
 const began = Date.now()
 const progress = (line: string): void => { console.error(`[${Math.round((Date.now() - began) / 1000)} s] ${line}`) }
-
-// the side-by-side matrix
 const QOS_LEVELS = [0, 1] as const
-const PAIR_COUNTS = [10, 100]
 
-const route: Record<Variant, Route> = { plain: 'pubsub', plugin: 'pubsub', p2p: 'p2p' }
-
-// Each variant has a broker process of its own, the same but for the plugin,
-// so that ordinary traffic with the plugin is measured without P2P traffic
-// beside it. Per QoS and pair count, all three stay connected and take turns,
-// so a noisy moment on a shared machine hurts them alike.
-async function throughput (): Promise<ThroughputCell[]> {
-  const brokers: Record<Variant, BenchBroker> = {
-    plain: await startBenchBroker('plain', false, flags.profile),
-    plugin: await startBenchBroker('plugin-pubsub', true, flags.profile),
-    p2p: await startBenchBroker('plugin-p2p', true, flags.profile)
-  }
-  const variants = Object.keys(VARIANTS) as Variant[]
-  const cells: ThroughputCell[] = []
-  try {
-    for (const qos of QOS_LEVELS) {
-      for (const pairs of PAIR_COUNTS) {
-        const connected = new Map<Variant, Pairs>()
-        try {
-          for (const variant of variants) {
-            const broker = brokers[variant]
-            const clients = await Pairs.connect({ port: broker.port, pairs, route: route[variant], qos, prefix: `${variant}-q${qos}-p${pairs}-` })
-            connected.set(variant, clients)
-            await clients.run({ ...trafficOptions, durationMs: settings.warmupMs })
-          }
-          const runs: Record<Variant, MeasuredRun[]> = { plain: [], plugin: [], p2p: [] }
-          for (let round = 0; round < settings.rounds; round++) {
-            // each round starts with a different variant: none always follows an idle moment
-            for (let v = 0; v < variants.length; v++) {
-              const variant = variants[(v + round) % variants.length] as Variant
-              runs[variant].push(await measure([brokers[variant].pid], connected.get(variant) as Pairs, trafficOptions))
-            }
-          }
-          for (const variant of variants) {
-            const cell = { qos, pairs, variant, runs: runs[variant], all: pooled(runs[variant]) }
-            cells.push(cell)
-            progress(`qos ${qos}, ${pairs} pairs, ${VARIANTS[variant]}: ${cell.all.messagesPerSecond} msg/s, ${cell.all.perCpuSecond} per broker CPU-second, lost ${cell.all.lost}`)
-          }
-        } finally {
-          await Promise.all([...connected.values()].map((clients) => clients.close()))
-        }
-      }
-    }
-  } finally {
-    await Promise.all(variants.map((variant) => brokers[variant].stop()))
-  }
-  return cells
-}
-
-// All rounds of a variant taken as one run: messages over CPU seconds, summed,
-// which is steadier than any one round; latency is the median round's.
-function pooled (runs: MeasuredRun[]): MeasuredRun {
-  const sum = (get: (run: MeasuredRun) => number): number => runs.reduce((total, run) => total + get(run), 0)
-  const received = sum((run) => run.received)
-  const seconds = sum((run) => run.seconds)
-  const cpu = sum((run) => run.cpuSeconds[0] as number)
-  const byLatency = [...runs].sort((a, b) => a.latencyMs.p50 - b.latencyMs.p50)
-  const middle = byLatency[Math.floor(runs.length / 2)] as MeasuredRun
-  return {
-    sent: sum((run) => run.sent),
-    received,
-    lost: sum((run) => run.lost),
-    duplicates: sum((run) => run.duplicates),
-    seconds: round(seconds, 3),
-    messagesPerSecond: Math.round(received / seconds),
-    latencyMs: middle.latencyMs,
-    cpuSeconds: [round(cpu, 2)],
-    perCpuSecond: Math.round(received / cpu)
-  }
-}
-
-function ratios (cells: ThroughputCell[]): Ratio[] {
-  const out: Ratio[] = []
-  for (const qos of QOS_LEVELS) {
-    for (const pairs of PAIR_COUNTS) {
-      const cell = (variant: Variant): number | undefined => cells.find((c) => c.qos === qos && c.pairs === pairs && c.variant === variant)?.all.perCpuSecond
-      const [plain, plugin, p2p] = [cell('plain'), cell('plugin'), cell('p2p')]
-      // none when the throughput part was not run
-      if (plain === undefined || plugin === undefined || p2p === undefined) continue
-      out.push({ qos, pairs, p2pVsPlain: round(p2p / plain, 3), pluginVsPlain: round(plugin / plain, 3) })
-    }
-  }
-  return out
-}
-
-// Fresh brokers, so the memory figure is the clients' and not earlier runs'.
-// The plugin's broker then runs P2P with the idle clients connected, and
-// again once they are gone.
-async function idleAndMemory (): Promise<{ idle: IdleResult[], memory: MemoryResult }> {
-  const count = settings.idleClients
-  const pairs = 10
-  const withIdle = async (broker: BenchBroker, during: () => Promise<void>): Promise<number> => {
-    const before = await broker.settledRss()
-    const idle = await startIdle([broker.port], count, 'idle-')
-    try {
-      const after = await broker.settledRss()
-      await during()
-      return Math.round((after - before) / count)
-    } finally {
-      await idle.stop()
-    }
-  }
-
-  const plain = await startBenchBroker('idle-plain', false, flags.profile)
-  const plainBytes = await withIdle(plain, async () => undefined).finally(() => plain.stop())
-
-  const plugin = await startBenchBroker('idle-plugin', true, flags.profile)
-  try {
-    const run = (qos: 0 | 1, tag: string): Promise<MeasuredRun> =>
-      traffic([plugin.pid], { port: plugin.port, pairs, route: 'p2p', qos, prefix: `idle-${tag}-q${qos}-` }, steadyOptions, settings.warmupMs)
-    const busy: MeasuredRun[] = []
-    const pluginBytes = await withIdle(plugin, async () => {
-      for (const qos of QOS_LEVELS) busy.push(await run(qos, 'many'))
-    })
-    const idle: IdleResult[] = []
-    for (const qos of QOS_LEVELS) {
-      const without = await run(qos, 'none')
-      const withClients = busy[qos] as MeasuredRun
-      idle.push({
-        qos,
-        pairs,
-        idleClients: count,
-        without,
-        with: withClients,
-        perCpuSecondRatio: round(withClients.perCpuSecond / without.perCpuSecond, 3),
-        messagesPerSecondRatio: round(withClients.messagesPerSecond / without.messagesPerSecond, 3)
-      })
-      progress(`P2P qos ${qos}: ${withClients.messagesPerSecond} msg/s with ${count} idle clients, ${without.messagesPerSecond} with none`)
-    }
-    const memory = { idleClients: count, plainBytesPerClient: plainBytes, pluginBytesPerClient: pluginBytes, ratio: round(pluginBytes / plainBytes, 3) }
-    progress(`memory per idle client: ${plainBytes} B plain, ${pluginBytes} B with the plugin`)
-    return { idle, memory }
-  } finally {
-    await plugin.stop()
-  }
-}
-
+// The load generator (this process) keeps to its own core while brokers are
+// compared; the cluster's nodes and Redis are placed by the scheduler.
+if (placement !== null) pin(process.pid, placement.driver)
+const cores = placement?.brokers
 const parsing = wanted('parsing') ? topicParsing(flags.long ? 20_000_000 : 2_000_000) : []
-const cells = wanted('throughput') ? await throughput() : []
-const { idle, memory } = wanted('idle') ? await idleAndMemory() : { idle: [], memory: null }
+const cells = !wanted('throughput')
+  ? []
+  : await throughput({
+    qosLevels: QOS_LEVELS,
+    pairCounts,
+    blocks: settings.blocks,
+    rounds: settings.rounds,
+    aloneMs: settings.aloneMs,
+    warmupMs: settings.warmupMs,
+    traffic: trafficOptions,
+    cores,
+    profileDir: flags.profile
+  }, progress)
+const { idle, memory } = !wanted('idle')
+  ? { idle: [], memory: null }
+  : await crowd({
+    idleClients,
+    pairs: 10,
+    qosLevels: QOS_LEVELS,
+    blocks: settings.idleBlocks,
+    rounds: settings.rounds,
+    warmupMs: settings.warmupMs,
+    traffic: trafficOptions,
+    cores,
+    profileDir: flags.profile
+  }, progress)
+if (placement !== null) pin(process.pid, ALL_CORES)
 const cluster = !wanted('cluster')
   ? null
-  : await clusterBench({ pairs: 10, qos: settings.clusterQos, idleClients: settings.clusterIdle, traffic: steadyOptions, warmupMs: settings.warmupMs }, progress)
+  : await clusterBench({
+    pairs: 10,
+    qos: settings.clusterQos,
+    idleClients: settings.clusterIdle,
+    rounds: settings.rounds,
+    traffic: { ...trafficOptions, durationMs: settings.steadyMs },
+    warmupMs: settings.warmupMs
+  }, progress)
 const cpu = cpus()
 const results: Results = {
   mode,
   command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
   date: new Date().toISOString(),
   machine: { cpus: cpu.length, model: cpu[0]?.model ?? 'unknown', node: process.version },
-  traffic: { ...trafficOptions, steadyMs: settings.steadyMs, warmupMs: settings.warmupMs, rounds: settings.rounds },
+  placement,
+  traffic: { ...trafficOptions, warmupMs: settings.warmupMs, blocks: settings.blocks, idleBlocks: settings.idleBlocks, rounds: settings.rounds, aloneMs: settings.aloneMs, steadyMs: settings.steadyMs },
   throughput: cells,
   ratios: ratios(cells),
   idle,

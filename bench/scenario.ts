@@ -7,8 +7,9 @@ import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import type { BrokerReady } from './broker.js'
+import { forkOn } from './cores.js'
 import type { IdleRequest } from './idle.js'
-import { Pairs, round, type PairsOptions, type TrafficOptions, type TrafficResult } from './load.js'
+import { round, type Pairs, type TrafficOptions, type TrafficResult } from './load.js'
 import { cpuSeconds, rssBytes } from './proc.js'
 
 const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url))
@@ -21,13 +22,19 @@ export interface BenchBroker {
   stop (): Promise<void>
 }
 
-/**
- * `role` names the broker's CPU profile, written to `profileDir` (if given)
- * when the broker stops.
- */
-export async function startBenchBroker (role: string, plugin: boolean, profileDir?: string): Promise<BenchBroker> {
-  const profile = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${role}-${Date.now()}.cpuprofile`]
-  const child = fork(here('./broker.js'), plugin ? ['--plugin'] : [], { execArgv: ['--expose-gc', ...profile] })
+export interface BrokerOptions {
+  plugin: boolean
+  /** names the broker's CPU profile */
+  role: string
+  /** where to write a CPU profile (node --cpu-prof) when the broker stops */
+  profileDir?: string | undefined
+  /** the cores it runs on (a taskset list); anywhere if not given */
+  cores?: string | undefined
+}
+
+export async function startBenchBroker ({ plugin, role, profileDir, cores }: BrokerOptions): Promise<BenchBroker> {
+  const profile = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${role}-${Date.now()}-${Math.random().toString(36).slice(2, 6)}.cpuprofile`]
+  const child = fork(here('./broker.js'), plugin ? ['--plugin'] : [], forkOn(cores, ['--expose-gc', ...profile]))
   const [ready] = await once(child, 'message') as [BrokerReady]
   return {
     pid: child.pid as number,
@@ -81,17 +88,31 @@ export interface MeasuredRun extends TrafficResult {
 export async function measure (pids: number[], clients: Pairs, options: TrafficOptions): Promise<MeasuredRun> {
   let before: number[] = []
   const result = await clients.run(options, () => { before = pids.map(cpuSeconds) })
-  const used = pids.map((pid, i) => round(cpuSeconds(pid) - (before[i] as number), 2))
+  const used = pids.map((pid, i) => round(cpuSeconds(pid) - (before[i] as number), 4))
   return { ...result, cpuSeconds: used, perCpuSecond: Math.round(result.received / (used[0] as number)) }
 }
 
-/** Connects pairs, lets the JIT settle on their path, measures one run. */
-export async function traffic (pids: number[], pairs: PairsOptions, options: TrafficOptions, warmupMs: number): Promise<MeasuredRun> {
-  const clients = await Pairs.connect(pairs)
-  try {
-    await clients.run({ ...options, durationMs: warmupMs })
-    return await measure(pids, clients, options)
-  } finally {
-    await clients.close()
+/**
+ * Several runs taken as one: messages over CPU seconds, each summed, which
+ * weighs a run by its length; latency is the median run's.
+ */
+export function pooled (runs: MeasuredRun[]): MeasuredRun {
+  const sum = (get: (run: MeasuredRun) => number): number => runs.reduce((total, run) => total + get(run), 0)
+  const received = sum((run) => run.received)
+  const seconds = sum((run) => run.seconds)
+  const cpu = runs[0]?.cpuSeconds.map((_, i) => sum((run) => run.cpuSeconds[i] as number)) ?? []
+  const byLatency = [...runs].sort((a, b) => a.latencyMs.p50 - b.latencyMs.p50)
+  const middle = byLatency[Math.floor(runs.length / 2)]
+  if (middle === undefined) throw new Error('no runs to pool')
+  return {
+    sent: sum((run) => run.sent),
+    received,
+    lost: sum((run) => run.lost),
+    duplicates: sum((run) => run.duplicates),
+    seconds: round(seconds, 3),
+    messagesPerSecond: Math.round(received / seconds),
+    latencyMs: middle.latencyMs,
+    cpuSeconds: cpu.map((c) => round(c, 4)),
+    perCpuSecond: Math.round(received / (cpu[0] as number))
   }
 }

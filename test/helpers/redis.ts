@@ -35,6 +35,8 @@ export async function startRedis ({ durable = true }: RedisOptions = {}): Promis
         if (out.includes('Ready to accept connections')) resolve()
       })
       proc.once('exit', (code) => { reject(new Error(`redis-server exited with ${code}: ${out}`)) })
+      // not installed, or not runnable: an error to report, not an unhandled event
+      proc.once('error', reject)
     })
   }
   await start()

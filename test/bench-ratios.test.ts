@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import type { ThroughputCell, Variant } from '../bench/results.js'
+import type { MeasuredRun } from '../bench/scenario.js'
+import { ratios } from '../bench/throughput.js'
+
+// a round that received `perCpuSecond` messages in one broker CPU-second
+function run (perCpuSecond: number): MeasuredRun {
+  return {
+    sent: perCpuSecond,
+    received: perCpuSecond,
+    lost: 0,
+    duplicates: 0,
+    seconds: 1,
+    messagesPerSecond: perCpuSecond,
+    latencyMs: { p50: 1, p99: 2 },
+    cpuSeconds: [1],
+    perCpuSecond
+  }
+}
+
+// per variant, the rounds of each block as messages per broker CPU-second
+function cells (blocks: Record<Variant, number[][]>): ThroughputCell[] {
+  return (Object.keys(blocks) as Variant[]).map((variant) => {
+    const together = blocks[variant].map((rounds) => rounds.map(run))
+    return { qos: 1, pairs: 10, variant, together, alone: [], togetherAll: run(0), aloneAll: null }
+  })
+}
+
+describe('benchmark ratios', () => {
+  it('compares each block with the mean of its own two plain brokers, and reports the median block', () => {
+    const [ratio] = ratios(cells({
+      plain: [[100], [200], [100]],
+      control: [[100], [200], [300]],
+      plugin: [[99], [190], [180]],
+      p2p: [[120], [260], [300]]
+    }))
+    assert.deepEqual(ratio?.pluginVsPlain, { median: 0.95, min: 0.9, max: 0.99, blocks: [0.99, 0.95, 0.9] })
+    assert.deepEqual(ratio?.p2pVsPlain, { median: 1.3, min: 1.2, max: 1.5, blocks: [1.2, 1.3, 1.5] })
+    // the A/A control is one plain broker against the other
+    assert.deepEqual(ratio?.controlVsPlain, { median: 1, min: 1, max: 3, blocks: [1, 1, 3] })
+  })
+
+  it('pools the rounds of a block before dividing', () => {
+    const [ratio] = ratios(cells({
+      plain: [[100, 300]],
+      control: [[200, 200]],
+      plugin: [[150, 250]],
+      p2p: [[400, 400]]
+    }))
+    assert.equal(ratio?.pluginVsPlain.median, 1)
+    assert.equal(ratio?.p2pVsPlain.median, 2)
+  })
+})
