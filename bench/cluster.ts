@@ -52,14 +52,14 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 async function startCluster (name: string): Promise<Cluster> {
   const redis = await startRedis({ durable: false })
-  const cluster: Cluster = { name, redis, nodes: [] }
-  try {
-    for (let i = 0; i < 3; i++) cluster.nodes.push(await startCli(['--port', '0', '--redis', redis.url, '--log-level', 'info']))
-    return cluster
-  } catch (err) {
+  const started = await Promise.allSettled([0, 1, 2].map(() => startCli(['--port', '0', '--redis', redis.url, '--log-level', 'info'])))
+  const cluster: Cluster = { name, redis, nodes: started.flatMap((s) => s.status === 'fulfilled' ? [s.value] : []) }
+  const failed = started.find((s) => s.status === 'rejected')
+  if (failed !== undefined) {
     await stopCluster(cluster)
-    throw err
+    throw failed.reason
   }
+  return cluster
 }
 
 async function stopCluster ({ redis, nodes }: Cluster): Promise<void> {
@@ -73,7 +73,9 @@ const port = ({ nodes }: Cluster, i: number): number => (nodes[i] as RunningCli)
 export async function clusterBench (options: ClusterOptions, progress: (line: string) => void): Promise<ClusterRun[]> {
   const clusters: Cluster[] = []
   try {
-    clusters.push(await startCluster('with'), await startCluster('without'))
+    const started = await Promise.allSettled(['with', 'without'].map(startCluster))
+    for (const s of started) if (s.status === 'fulfilled') clusters.push(s.value)
+    for (const s of started) if (s.status === 'rejected') throw s.reason
     const settled = Date.now() + SETTLE_MS
     const [crowded, empty] = clusters as [Cluster, Cluster]
     const runs: ClusterRun[] = []

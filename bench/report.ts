@@ -1,11 +1,23 @@
 /** Benchmark results as a markdown report and an SVG bar chart. */
 import { VARIANTS, type Results, type Ratio, type Spread, type Variant } from './results.js'
+import { median } from './stats.js'
 
 const num = (n: number): string => n.toLocaleString('en-US')
 const check = (ok: boolean): string => ok ? 'yes' : '**no**'
 const cpu = (seconds: number | undefined): string => seconds?.toFixed(2) ?? '?'
 
-const range = (x: Spread): string => `${x.median.toFixed(2)}× (${x.min.toFixed(2)}–${x.max.toFixed(2)})`
+// One broker's luck moves a block's ratio by a few percent, so the median
+// of a handful of blocks cannot settle a 3% question: with fewer than five
+// blocks, a verdict is given only where every block agrees.
+const SETTLING_BLOCKS = 5
+export function verdict (x: Spread, meets: (ratio: number) => boolean): string {
+  if (x.blocks.length >= SETTLING_BLOCKS) return check(meets(x.median))
+  if (x.blocks.every(meets)) return 'yes'
+  if (!x.blocks.some(meets)) return '**no**'
+  return `not settled: its ${x.blocks.length} blocks fall on both sides (run \`--long\`)`
+}
+
+const range = (x: Spread): string => `${x.median.toFixed(3)}× (${x.min.toFixed(3)}–${x.max.toFixed(3)})`
 
 export function markdown (r: Results): string {
   const out: string[] = []
@@ -23,19 +35,21 @@ export function markdown (r: Results): string {
 
   out.push('**Targets**', '', '| target | measured | goal | met |', '|---|---|---|---|')
   for (const x of r.ratios) {
-    out.push(`| P2P vs plain pub/sub per broker CPU-second, QoS ${x.qos}, ${x.pairs} pairs | ${range(x.p2pVsPlain)} | ≥ 1.00× | ${check(x.p2pVsPlain.median >= 1)} |`)
+    out.push(`| P2P vs plain pub/sub per broker CPU-second, QoS ${x.qos}, ${x.pairs} pairs | ${range(x.p2pVsPlain)} | ≥ 1.00× | ${verdict(x.p2pVsPlain, (v) => v >= 1)} |`)
   }
   for (const x of r.ratios) {
-    out.push(`| pub/sub with plugin vs without, QoS ${x.qos}, ${x.pairs} pairs | ${range(x.pluginVsPlain)} | ≥ 0.97× | ${check(x.pluginVsPlain.median >= 0.97)} |`)
+    out.push(`| pub/sub with plugin vs without, QoS ${x.qos}, ${x.pairs} pairs | ${range(x.pluginVsPlain)} | ≥ 0.97× | ${verdict(x.pluginVsPlain, (v) => v >= 0.97)} |`)
   }
   for (const x of r.ratios) {
     out.push(`| A/A control: one plain broker vs the other, QoS ${x.qos}, ${x.pairs} pairs | ${range(x.controlVsPlain)} | none: the method's own noise | — |`)
   }
   for (const x of r.idle) {
     const ratios = `${range(x.messagesPerSecondRatio)}; ${range(x.perCpuSecondRatio)}`
-    const worst = Math.min(x.messagesPerSecondRatio.median, x.perCpuSecondRatio.median)
+    // a block meets the goal when both of its ratios do
+    const worst = x.messagesPerSecondRatio.blocks.map((m, b) => Math.min(m, x.perCpuSecondRatio.blocks[b] as number))
+    const both: Spread = { median: median(worst), min: Math.min(...worst), max: Math.max(...worst), blocks: worst }
     if (x.route === 'p2p') {
-      out.push(`| P2P with ${num(x.idleClients)} idle clients vs none, QoS ${x.qos} (msg/s; per broker CPU-second) | ${ratios} | ≥ 0.90× | ${check(worst >= 0.9)} |`)
+      out.push(`| P2P with ${num(x.idleClients)} idle clients vs none, QoS ${x.qos} (msg/s; per broker CPU-second) | ${ratios} | ≥ 0.90× | ${verdict(both, (v) => v >= 0.9)} |`)
     } else {
       out.push(`| reference: plain Aedes pub/sub with ${num(x.idleClients)} idle clients vs none, QoS ${x.qos} (msg/s; per broker CPU-second) | ${ratios} | none: the host's own cost | — |`)
     }

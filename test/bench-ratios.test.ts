@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { ThroughputCell, Variant } from '../bench/results.js'
 import type { MeasuredRun } from '../bench/scenario.js'
+import { verdict } from '../bench/report.js'
 import { ratios } from '../bench/throughput.js'
 
 // a round that received `perCpuSecond` messages in one broker CPU-second
@@ -50,5 +51,22 @@ describe('benchmark ratios', () => {
     }))
     assert.equal(ratio?.pluginVsPlain.median, 1)
     assert.equal(ratio?.p2pVsPlain.median, 2)
+  })
+})
+
+describe('benchmark verdicts', () => {
+  const atLeast = (goal: number) => (ratio: number): boolean => ratio >= goal
+  const spread = (blocks: number[]): { median: number, min: number, max: number, blocks: number[] } =>
+    ({ median: [...blocks].sort((a, b) => a - b)[Math.floor(blocks.length / 2)] as number, min: Math.min(...blocks), max: Math.max(...blocks), blocks })
+
+  it('judges five or more blocks by their median', () => {
+    assert.equal(verdict(spread([0.95, 0.98, 0.99, 1.0, 1.01]), atLeast(0.97)), 'yes')
+    assert.equal(verdict(spread([0.94, 0.95, 0.96, 0.99, 1.01]), atLeast(0.97)), '**no**')
+  })
+
+  it('settles fewer blocks only where all of them agree', () => {
+    assert.equal(verdict(spread([0.98, 1.0]), atLeast(0.97)), 'yes')
+    assert.equal(verdict(spread([0.9, 0.95]), atLeast(0.97)), '**no**')
+    assert.match(verdict(spread([0.95, 1.0]), atLeast(0.97)), /^not settled: its 2 blocks fall on both sides/)
   })
 })
