@@ -4,8 +4,8 @@
  *
  *   node --expose-gc dist/bench/broker.js [--plugin]
  *
- * Tells its parent the port over IPC; answers `gc` so that memory is read
- * after a full collection.
+ * Tells its parent the port over IPC; answers `gc` with the heap in use
+ * after a full collection, so that memory is read once garbage is gone.
  */
 import { once } from 'node:events'
 import { createServer, type AddressInfo } from 'node:net'
@@ -13,6 +13,8 @@ import { Aedes } from 'aedes'
 import { register } from '../src/index.js'
 
 export interface BrokerReady { port: number }
+/** the answer to `gc`: the JavaScript heap in use once collected */
+export interface Collected { heapUsed: number }
 
 const broker = await Aedes.createBroker()
 if (process.argv.includes('--plugin')) {
@@ -29,7 +31,7 @@ process.on('message', (message) => {
   if (message !== 'gc') return
   const gc = (globalThis as { gc?: () => void }).gc
   gc?.()
-  process.send?.('gc')
+  process.send?.({ heapUsed: process.memoryUsage().heapUsed } satisfies Collected)
 })
 // the parent going away is the signal to stop
 process.on('disconnect', () => { process.exit(0) })

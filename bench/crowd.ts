@@ -9,7 +9,7 @@
  * machine's mood; fresh processes per block and the median of the blocks
  * keep one process's luck out of it, as in the throughput part.
  */
-import { Pairs, round, type Route, type TrafficOptions } from './load.js'
+import { Pairs, type Route, type TrafficOptions } from './load.js'
 import type { IdleResult, MemoryResult } from './results.js'
 import { measure, pooled, startBenchBroker, startIdle, type BenchBroker, type MeasuredRun } from './scenario.js'
 import { median, spread } from './stats.js'
@@ -28,9 +28,10 @@ export interface CrowdSettings {
 }
 
 interface Broker { route: Route, crowded: boolean, broker: BenchBroker }
+interface PerClient { rss: number, heap: number }
 interface BlockResult {
-  /** RSS gained per idle client, by route */
-  bytesPerClient: Record<Route, number>
+  /** memory gained per idle client, by route */
+  perClient: Record<Route, PerClient>
   /** per QoS and route, the pooled rounds with the idle clients and without */
   runs: Array<{ qos: 0 | 1, route: Route, with: MeasuredRun, without: MeasuredRun }>
 }
@@ -45,7 +46,7 @@ export async function crowd (settings: CrowdSettings, progress: (line: string) =
     progress(`idle clients, block ${block + 1}/${settings.blocks}: ` + result.runs.map((run) =>
       `${run.route} qos ${run.qos} ${(run.with.perCpuSecond / run.without.perCpuSecond).toFixed(3)}×`).join(', ') +
       ` per broker CPU-second with ${settings.idleClients} idle clients vs none; ` +
-      `${result.bytesPerClient.pubsub} B per client plain, ${result.bytesPerClient.p2p} B with the plugin`)
+      `RSS ${result.perClient.pubsub.rss} B per client plain, ${result.perClient.p2p.rss} B with the plugin`)
   }
 
   const idle: IdleResult[] = []
@@ -64,13 +65,15 @@ export async function crowd (settings: CrowdSettings, progress: (line: string) =
       })
     }
   }
-  const plainBytes = median(blocks.map((b) => b.bytesPerClient.pubsub))
-  const pluginBytes = median(blocks.map((b) => b.bytesPerClient.p2p))
+  const of = (route: Route, what: keyof PerClient): number => Math.round(median(blocks.map((b) => b.perClient[route][what])))
   const memory: MemoryResult = {
     idleClients: settings.idleClients,
-    plainBytesPerClient: Math.round(plainBytes),
-    pluginBytesPerClient: Math.round(pluginBytes),
-    ratio: round(pluginBytes / plainBytes, 3)
+    plainBytesPerClient: of('pubsub', 'rss'),
+    pluginBytesPerClient: of('p2p', 'rss'),
+    ratio: spread(blocks.map((b) => b.perClient.p2p.rss / b.perClient.pubsub.rss)),
+    plainHeapBytesPerClient: of('pubsub', 'heap'),
+    pluginHeapBytesPerClient: of('p2p', 'heap'),
+    heapRatio: spread(blocks.map((b) => b.perClient.p2p.heap / b.perClient.pubsub.heap))
   }
   return { idle, memory }
 }
@@ -92,12 +95,13 @@ async function runBlock (settings: CrowdSettings, block: number): Promise<BlockR
       (brokers.find((b) => b.route === route && b.crowded === crowded) as Broker).broker
     const holders = ROUTES.map((route) => of(route, true))
     // fresh brokers: what they gain is the clients', not earlier traffic's
-    const before = await Promise.all(holders.map((broker) => broker.settledRss()))
-    // a process each: one process's file descriptors would not hold them all
+    const before = await Promise.all(holders.map((broker) => broker.settledMemory()))
     const idle = await Promise.all(holders.map((broker, i) => startIdle([broker.port], settings.idleClients, `idle-b${block}-${i}-`)))
     try {
-      const after = await Promise.all(holders.map((broker) => broker.settledRss()))
-      const bytes = holders.map((_, i) => Math.round(((after[i] as number) - (before[i] as number)) / settings.idleClients))
+      const after = await Promise.all(holders.map((broker) => broker.settledMemory()))
+      const gained = (i: number, what: keyof PerClient): number =>
+        Math.round(((after[i] as PerClient)[what] - (before[i] as PerClient)[what]) / settings.idleClients)
+      const perClient = (i: number): PerClient => ({ rss: gained(i, 'rss'), heap: gained(i, 'heap') })
       const runs: BlockResult['runs'] = []
       for (const qos of settings.qosLevels) {
         const measured = await sideBySide(brokers, qos, block, settings)
@@ -106,7 +110,7 @@ async function runBlock (settings: CrowdSettings, block: number): Promise<BlockR
           runs.push({ qos, route, with: get(true), without: get(false) })
         }
       }
-      return { bytesPerClient: { p2p: bytes[0] as number, pubsub: bytes[1] as number }, runs }
+      return { perClient: { p2p: perClient(0), pubsub: perClient(1) }, runs }
     } finally {
       await Promise.all(idle.map((clients) => clients.stop()))
     }

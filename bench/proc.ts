@@ -49,3 +49,9 @@ export function rssBytes (pid: number): number {
   if (match === null) throw new Error(`no VmRSS for process ${pid}`)
   return Number(match[1]) * 1024
 }
+
+/** How many files this process may have open (ulimit -n), if the kernel says. */
+export function openFileLimit (): number | undefined {
+  const match = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))
+  return match === null ? undefined : Number(match[1])
+}

@@ -61,7 +61,10 @@ export function markdown (r: Results): string {
     out.push(`| cluster: Redis CPU per message, ${num(c.idleClients)} idle clients vs none, QoS ${c.qos} | ${c.redisPerMessageRatio.toFixed(2)}× | ≤ 1.10× | ${check(c.redisPerMessageRatio <= 1.1)} |`)
   }
   const m = r.memory
-  if (m !== null) out.push(`| memory per connected client, plugin vs plain (${num(m.pluginBytesPerClient)} B vs ${num(m.plainBytesPerClient)} B) | ${m.ratio.toFixed(2)}× | ≤ 1.10× | ${check(m.ratio <= 1.1)} |`)
+  if (m !== null) {
+    out.push(`| memory per connected client (RSS), plugin vs plain (${num(m.pluginBytesPerClient)} B vs ${num(m.plainBytesPerClient)} B) | ${range(m.ratio)} | ≤ 1.10× | ${verdict(m.ratio, (v) => v <= 1.1)} |`)
+    out.push(`| JavaScript heap per connected client, plugin vs plain (${num(m.pluginHeapBytesPerClient)} B vs ${num(m.plainHeapBytesPerClient)} B) | ${range(m.heapRatio)} | none: steadier than RSS, without native memory | — |`)
+  }
   out.push('')
 
   if (r.throughput.length > 0) {

@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util'
 import { clusterBench } from './cluster.js'
 import { ALL_CORES, onPath, pin, placement } from './cores.js'
 import { crowd } from './crowd.js'
+import { openFileLimit } from './proc.js'
 import type { TrafficOptions } from './load.js'
 import { chart, markdown } from './report.js'
 import type { Results } from './results.js'
@@ -64,6 +65,13 @@ function whole (flag: string, value: string, min: number, max: number): number {
   return n
 }
 const wanted = (part: (typeof PARTS)[number]): boolean => only.includes(part)
+// A broker holds a socket per idle client, and the pairs on top of them; the
+// idle part puts them all on one broker, the cluster part spreads them over three.
+const perBroker = wanted('idle') ? idleClients : wanted('cluster') ? Math.ceil(idleClients / 3) : 0
+const files = openFileLimit()
+if (files !== undefined && perBroker > 0 && perBroker + 1000 > files) {
+  usage(`--idle-clients ${idleClients} needs about ${perBroker + 1000} open files per broker; this shell allows ${files} (raise it with ulimit -n)`)
+}
 // said before the other parts have run for minutes, not after
 if (wanted('cluster') && !onPath('redis-server')) {
   console.error('the cluster part needs redis-server on the PATH (Debian: apt-get install redis-server); ' +
@@ -72,7 +80,7 @@ if (wanted('cluster') && !onPath('redis-server')) {
 }
 const mode = flags.long ? 'long' : 'quick'
 const settings = flags.long
-  ? { blocks: 8, idleBlocks: 3, rounds: 2, durationMs: 2500, aloneMs: 2000, warmupMs: 1500, steadyMs: 5000, clusterIdle: [...new Set([Math.min(1000, idleClients), idleClients])], clusterQos: [0, 1] as Array<0 | 1> }
+  ? { blocks: 8, idleBlocks: 5, rounds: 2, durationMs: 2500, aloneMs: 2000, warmupMs: 1500, steadyMs: 5000, clusterIdle: [...new Set([Math.min(1000, idleClients), idleClients])], clusterQos: [0, 1] as Array<0 | 1> }
   : { blocks: 2, idleBlocks: 1, rounds: 1, durationMs: 1500, aloneMs: 1000, warmupMs: 500, steadyMs: 2000, clusterIdle: [idleClients], clusterQos: [1] as Array<0 | 1> }
 const trafficOptions: TrafficOptions = { payloadBytes, window, durationMs: settings.durationMs, prerollMs: 250 }
 const began = Date.now()

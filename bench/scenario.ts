@@ -6,7 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
-import type { BrokerReady } from './broker.js'
+import type { BrokerReady, Collected } from './broker.js'
 import { forkOn } from './cores.js'
 import type { IdleRequest } from './idle.js'
 import { round, type Pairs, type TrafficOptions, type TrafficResult } from './load.js'
@@ -17,8 +17,11 @@ const here = (file: string): string => fileURLToPath(new URL(file, import.meta.u
 export interface BenchBroker {
   pid: number
   port: number
-  /** RSS once garbage collection has given back what it will */
-  settledRss (): Promise<number>
+  /**
+   * Once garbage collection has given back what it will: the RSS, and the
+   * JavaScript heap in use (steadier, but blind to memory outside V8)
+   */
+  settledMemory (): Promise<{ rss: number, heap: number }>
   stop (): Promise<void>
 }
 
@@ -39,19 +42,21 @@ export async function startBenchBroker ({ plugin, role, profileDir, cores }: Bro
   return {
     pid: child.pid as number,
     port: ready.port,
-    async settledRss () {
+    async settledMemory () {
       // V8 returns freed pages to the OS lazily, over several collections;
       // settled is when three in a row give back no more than 0.5%
-      let lowest = Infinity
+      let rss = Infinity
+      let heap = 0
       for (let i = 0, calm = 0; i < 40 && calm < 3; i++) {
         child.send('gc')
-        await once(child, 'message')
+        const [collected] = await once(child, 'message') as [Collected]
+        heap = collected.heapUsed
         await new Promise((resolve) => setTimeout(resolve, 100))
-        const rss = rssBytes(child.pid as number)
-        calm = rss < lowest * 0.995 ? 0 : calm + 1
-        lowest = Math.min(lowest, rss)
+        const now = rssBytes(child.pid as number)
+        calm = now < rss * 0.995 ? 0 : calm + 1
+        rss = Math.min(rss, now)
       }
-      return lowest
+      return { rss, heap }
     },
     stop: () => stopChild(child)
   }
@@ -59,15 +64,33 @@ export async function startBenchBroker ({ plugin, role, profileDir, cores }: Bro
 
 export interface Idle { stop (): Promise<void> }
 
+// Each client is a file descriptor, and a process may hold only so many
+// (often 1,024 by default, 20,000 on the machine the figures come from).
+const IDLE_PER_PROCESS = 5000
+
+/** `count` idle clients spread over `ports`, from as many processes as that takes. */
 export async function startIdle (ports: number[], count: number, prefix: string): Promise<Idle> {
-  const child = fork(here('./idle.js'))
-  child.send({ ports, count, prefix } satisfies IdleRequest)
-  const [connected] = await Promise.race([
-    once(child, 'message') as Promise<[number]>,
-    once(child, 'exit').then(() => { throw new Error('idle clients process failed') })
-  ])
-  if (connected !== count) throw new Error(`only ${connected} of ${count} idle clients connected`)
-  return { stop: () => stopChild(child) }
+  const children: ChildProcess[] = []
+  const stop = (): Promise<void> => Promise.all(children.map(stopChild)).then(() => undefined)
+  try {
+    const connected = await Promise.all(Array.from({ length: Math.ceil(count / IDLE_PER_PROCESS) }, async (_, i) => {
+      const share = Math.min(IDLE_PER_PROCESS, count - i * IDLE_PER_PROCESS)
+      const child = fork(here('./idle.js'))
+      children.push(child)
+      child.send({ ports, count: share, prefix: `${prefix}${i}-` } satisfies IdleRequest)
+      const [n] = await Promise.race([
+        once(child, 'message') as Promise<[number]>,
+        once(child, 'exit').then(() => { throw new Error('idle clients process failed') })
+      ])
+      return n
+    }))
+    const total = connected.reduce((sum, n) => sum + n, 0)
+    if (total !== count) throw new Error(`only ${total} of ${count} idle clients connected`)
+    return { stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
 }
 
 async function stopChild (child: ChildProcess): Promise<void> {
