@@ -67,6 +67,15 @@ describe('benchmark verdicts', () => {
   it('settles fewer blocks only where all of them agree', () => {
     assert.equal(verdict(spread([0.98, 1.0]), atLeast(0.97)), 'yes')
     assert.equal(verdict(spread([0.9, 0.95]), atLeast(0.97)), '**no**')
-    assert.match(verdict(spread([0.95, 1.0]), atLeast(0.97)), /^not settled: its 2 blocks fall on both sides/)
+    assert.match(verdict(spread([0.95, 1.0]), atLeast(0.97)), /^not settled by 2 blocks/)
+  })
+
+  it('asks fewer blocks to clear the goal by more than the A/A control strayed', () => {
+    assert.match(verdict(spread([0.964, 0.967]), atLeast(0.97), 0.02), /^not settled/)
+    assert.match(verdict(spread([0.98, 1.0]), atLeast(0.97), 0.02), /^not settled/)
+    assert.equal(verdict(spread([1.2, 1.3]), atLeast(1), 0.02), 'yes')
+    assert.equal(verdict(spread([0.9, 0.92]), atLeast(0.97), 0.02), '**no**')
+    // the median decides once there are enough blocks
+    assert.equal(verdict(spread([0.95, 0.98, 0.99, 1.0, 1.01]), atLeast(0.97), 0.05), 'yes')
   })
 })
