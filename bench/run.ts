@@ -81,7 +81,7 @@ if (wanted('cluster') && !onPath('redis-server')) {
 const mode = flags.long ? 'long' : 'quick'
 const settings = flags.long
   ? { blocks: 8, idleBlocks: 5, rounds: 2, durationMs: 2500, aloneMs: 2000, warmupMs: 1500, steadyMs: 5000, clusterIdle: [...new Set([Math.min(1000, idleClients), idleClients])], clusterQos: [0, 1] as Array<0 | 1> }
-  : { blocks: 2, idleBlocks: 1, rounds: 1, durationMs: 1500, aloneMs: 1000, warmupMs: 500, steadyMs: 2000, clusterIdle: [idleClients], clusterQos: [1] as Array<0 | 1> }
+  : { blocks: 2, idleBlocks: 1, rounds: 1, durationMs: 1500, aloneMs: 1000, warmupMs: 500, steadyMs: 3000, clusterIdle: [idleClients], clusterQos: [1] as Array<0 | 1> }
 const trafficOptions: TrafficOptions = { payloadBytes, window, durationMs: settings.durationMs, prerollMs: 250 }
 const began = Date.now()
 const progress = (line: string): void => { console.error(`[${Math.round((Date.now() - began) / 1000)} s] ${line}`) }

@@ -15,8 +15,9 @@ export interface RunningCli {
   stop (signal?: NodeJS.Signals): Promise<number | null>
 }
 
-export async function startCli (args: string[]): Promise<RunningCli> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+/** `nodeFlags` go to Node itself, before the CLI's own arguments. */
+export async function startCli (args: string[], nodeFlags: string[] = []): Promise<RunningCli> {
+  const child = spawn(process.execPath, [...nodeFlags, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   const lines: Array<Record<string, unknown>> = []
   let stderr = ''
   child.stderr?.on('data', (d: Buffer) => { stderr += d.toString() })
