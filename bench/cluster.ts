@@ -56,7 +56,6 @@ const NODE_FLAGS = ['--no-memory-reducer']
 // per-message cost that grows with clients.
 const AFTER_CONNECTS_MS = 3000
 
-
 async function startCluster (name: string): Promise<Cluster> {
   const redis = await startRedis({ durable: false })
   const started = await Promise.allSettled([0, 1, 2].map(() => startCli(['--port', '0', '--redis', redis.url, '--log-level', 'info'], NODE_FLAGS)))

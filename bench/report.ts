@@ -1,6 +1,6 @@
 /** Benchmark results as a markdown report and an SVG bar chart. */
 import { VARIANTS, type Results, type Ratio, type Spread, type Variant } from './results.js'
-import { median } from './stats.js'
+import { median, spread } from './stats.js'
 
 const num = (n: number): string => n.toLocaleString('en-US')
 const check = (ok: boolean): string => ok ? 'yes' : '**no**'
@@ -50,7 +50,7 @@ export function markdown (r: Results): string {
     const ratios = `${range(x.messagesPerSecondRatio)}; ${range(x.perCpuSecondRatio)}`
     // a block meets the goal when both of its ratios do
     const worst = x.messagesPerSecondRatio.blocks.map((m, b) => Math.min(m, x.perCpuSecondRatio.blocks[b] as number))
-    const both: Spread = { median: median(worst), min: Math.min(...worst), max: Math.max(...worst), blocks: worst }
+    const both = spread(worst)
     if (x.route === 'p2p') {
       out.push(`| P2P with ${num(x.idleClients)} idle clients vs none, QoS ${x.qos} (msg/s; per broker CPU-second) | ${ratios} | ≥ 0.90× | ${verdict(both, (v) => v >= 0.9)} |`)
     } else {
@@ -58,9 +58,9 @@ export function markdown (r: Results): string {
     }
   }
   const cluster = r.cluster ?? []
-  // An idle node's own housekeeping (V8 shrinking its heap, tens of ms at a
-  // time) lands in some runs and not others: the median run is the verdict,
-  // the worst is shown beside it.
+  // An idle node's own housekeeping (timers, a collection) lands in some
+  // runs and not others: the median run is the verdict, the worst is shown
+  // beside it.
   const third = cluster.flatMap((c) => [c.with.thirdNodeFraction, c.without.thirdNodeFraction])
   if (third.length > 0) {
     const typical = median(third)
