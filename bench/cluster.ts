@@ -11,7 +11,7 @@
 import { startCli, type RunningCli } from '../test/helpers/cli.js'
 import { startRedis, type TestRedis } from '../test/helpers/redis.js'
 import { Pairs, round, type TrafficOptions } from './load.js'
-import { measure, pooled, startIdle, type MeasuredRun } from './scenario.js'
+import { pooled, runTogether, startAll, startIdle, type MeasuredRun } from './scenario.js'
 
 export interface ClusterSide extends MeasuredRun {
   /** node 3's CPU seconds over node 2's */
@@ -58,14 +58,14 @@ const AFTER_CONNECTS_MS = 3000
 
 async function startCluster (name: string): Promise<Cluster> {
   const redis = await startRedis({ durable: false })
-  const started = await Promise.allSettled([0, 1, 2].map(() => startCli(['--port', '0', '--redis', redis.url, '--log-level', 'info'], NODE_FLAGS)))
-  const cluster: Cluster = { name, redis, nodes: started.flatMap((s) => s.status === 'fulfilled' ? [s.value] : []) }
-  const failed = started.find((s) => s.status === 'rejected')
-  if (failed !== undefined) {
-    await stopCluster(cluster)
-    throw failed.reason
+  try {
+    const start = (): Promise<RunningCli> => startCli(['--port', '0', '--redis', redis.url, '--log-level', 'info'], NODE_FLAGS)
+    const nodes = await startAll([start, start, start], (node) => node.stop('SIGKILL'))
+    return { name, redis, nodes }
+  } catch (err) {
+    await redis.stop()
+    throw err
   }
-  return cluster
 }
 
 async function stopCluster ({ redis, nodes }: Cluster): Promise<void> {
@@ -77,11 +77,8 @@ const pids = ({ redis, nodes }: Cluster): number[] => [...nodes.map((node) => no
 const port = ({ nodes }: Cluster, i: number): number => (nodes[i] as RunningCli).port
 
 export async function clusterBench (options: ClusterOptions, progress: (line: string) => void): Promise<ClusterRun[]> {
-  const clusters: Cluster[] = []
+  const clusters = await startAll(['with', 'without'].map((name) => () => startCluster(name)), stopCluster)
   try {
-    const started = await Promise.allSettled(['with', 'without'].map(startCluster))
-    for (const s of started) if (s.status === 'fulfilled') clusters.push(s.value)
-    for (const s of started) if (s.status === 'rejected') throw s.reason
     const [crowded, empty] = clusters as [Cluster, Cluster]
     const runs: ClusterRun[] = []
     for (const idleClients of options.idleClients) {
@@ -122,12 +119,10 @@ async function sideBySide (clusters: Cluster[], qos: 0 | 1, idleClients: number,
     prefix: `cluster-${cluster.name}-q${qos}-i${idleClients}-`
   })))
   try {
-    await Promise.all(clients.map((c) => c.run({ ...options.traffic, durationMs: Math.max(options.warmupMs, AFTER_CONNECTS_MS) })))
-    const rounds = clusters.map((): MeasuredRun[] => [])
-    for (let r = 0; r < options.rounds; r++) {
-      const measured = await Promise.all(clusters.map((cluster, i) => measure(pids(cluster), clients[i] as Pairs, options.traffic)))
-      measured.forEach((run, i) => { rounds[i]?.push(run) })
-    }
+    const rounds = await runTogether(clusters.map((cluster, i) => ({ pids: pids(cluster), clients: clients[i] as Pairs })), {
+      ...options,
+      warmupMs: Math.max(options.warmupMs, AFTER_CONNECTS_MS)
+    })
     return rounds.map((runs) => {
       const run = pooled(runs)
       const [, cpu2, cpu3, redisCpu] = run.cpuSeconds as [number, number, number, number]

@@ -11,7 +11,7 @@
  */
 import { Pairs, type Route, type TrafficOptions } from './load.js'
 import type { IdleResult, MemoryResult } from './results.js'
-import { measure, pooled, startBenchBroker, startIdle, type BenchBroker, type MeasuredRun } from './scenario.js'
+import { pooled, runTogether, startAll, startBenchBroker, startIdle, type BenchBroker, type MeasuredRun } from './scenario.js'
 import { median, spread } from './stats.js'
 
 export interface CrowdSettings {
@@ -79,18 +79,16 @@ export async function crowd (settings: CrowdSettings, progress: (line: string) =
 }
 
 async function runBlock (settings: CrowdSettings, block: number): Promise<BlockResult> {
-  const brokers: Broker[] = []
-  const started = await Promise.allSettled(ROUTES.flatMap((route) => [true, false].map(async (crowded) => {
+  const brokers = await startAll(ROUTES.flatMap((route) => [true, false].map((crowded) => async (): Promise<Broker> => {
     const broker = await startBenchBroker({
       plugin: route === 'p2p',
       role: `idle-${route}-${crowded ? 'with' : 'without'}`,
       profileDir: settings.profileDir,
       cores: settings.cores
     })
-    brokers.push({ route, crowded, broker })
-  })))
+    return { route, crowded, broker }
+  })), ({ broker }) => broker.stop())
   try {
-    for (const outcome of started) if (outcome.status === 'rejected') throw outcome.reason
     const of = (route: Route, crowded: boolean): BenchBroker =>
       (brokers.find((b) => b.route === route && b.crowded === crowded) as Broker).broker
     const holders = ROUTES.map((route) => of(route, true))
@@ -129,13 +127,8 @@ async function sideBySide (brokers: Broker[], qos: 0 | 1, block: number, setting
     prefix: `idle-${route}-${crowded ? 'with' : 'without'}-q${qos}-b${block}-`
   })))
   try {
-    await Promise.all(clients.map((c) => c.run({ ...settings.traffic, durationMs: settings.warmupMs })))
-    const rounds = brokers.map((): MeasuredRun[] => [])
-    for (let r = 0; r < settings.rounds; r++) {
-      const runs = await Promise.all(brokers.map(({ broker }, i) => measure([broker.pid], clients[i] as Pairs, settings.traffic)))
-      runs.forEach((run, i) => { rounds[i]?.push(run) })
-    }
-    return new Map(brokers.map(({ broker }, i) => [broker, pooled(rounds[i] as MeasuredRun[])]))
+    const runs = await runTogether(brokers.map(({ broker }, i) => ({ pids: [broker.pid], clients: clients[i] as Pairs })), settings)
+    return new Map(brokers.map(({ broker }, i) => [broker, pooled(runs[i] as MeasuredRun[])]))
   } finally {
     await Promise.all(clients.map((c) => c.close()))
   }

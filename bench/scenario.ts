@@ -70,27 +70,23 @@ const IDLE_PER_PROCESS = 5000
 
 /** `count` idle clients spread over `ports`, from as many processes as that takes. */
 export async function startIdle (ports: number[], count: number, prefix: string): Promise<Idle> {
-  const children: ChildProcess[] = []
-  const stop = (): Promise<void> => Promise.all(children.map(stopChild)).then(() => undefined)
-  try {
-    const connected = await Promise.all(Array.from({ length: Math.ceil(count / IDLE_PER_PROCESS) }, async (_, i) => {
-      const share = Math.min(IDLE_PER_PROCESS, count - i * IDLE_PER_PROCESS)
-      const child = fork(here('./idle.js'))
-      children.push(child)
+  const children = await startAll(Array.from({ length: Math.ceil(count / IDLE_PER_PROCESS) }, (_, i) => async (): Promise<ChildProcess> => {
+    const share = Math.min(IDLE_PER_PROCESS, count - i * IDLE_PER_PROCESS)
+    const child = fork(here('./idle.js'))
+    try {
       child.send({ ports, count: share, prefix: `${prefix}${i}-` } satisfies IdleRequest)
-      const [n] = await Promise.race([
+      const [connected] = await Promise.race([
         once(child, 'message') as Promise<[number]>,
         once(child, 'exit').then(() => { throw new Error('idle clients process failed') })
       ])
-      return n
-    }))
-    const total = connected.reduce((sum, n) => sum + n, 0)
-    if (total !== count) throw new Error(`only ${total} of ${count} idle clients connected`)
-    return { stop }
-  } catch (err) {
-    await stop()
-    throw err
-  }
+      if (connected !== share) throw new Error(`only ${connected} of ${share} idle clients connected`)
+      return child
+    } catch (err) {
+      await stopChild(child)
+      throw err
+    }
+  }), stopChild)
+  return { stop: () => Promise.all(children.map(stopChild)).then(() => undefined) }
 }
 
 async function stopChild (child: ChildProcess): Promise<void> {
@@ -105,6 +101,41 @@ export interface MeasuredRun extends TrafficResult {
   cpuSeconds: number[]
   /** messages received per CPU second of the first process */
   perCpuSecond: number
+}
+
+/**
+ * Starts several things at once. Settled, not all: when one fails, the ones
+ * that did start are stopped before the error is thrown, and none is left
+ * starting after the cleanup.
+ */
+export async function startAll<T> (starts: Array<() => Promise<T>>, stop: (started: T) => Promise<unknown>): Promise<T[]> {
+  const outcomes = await Promise.allSettled(starts.map((start) => start()))
+  const started = outcomes.flatMap((o) => o.status === 'fulfilled' ? [o.value] : [])
+  const failed = outcomes.find((o) => o.status === 'rejected')
+  if (failed === undefined) return started
+  await Promise.all(started.map(stop))
+  throw failed.reason
+}
+
+export interface Contender {
+  /** the processes whose CPU is read; the first one's makes perCpuSecond */
+  pids: number[]
+  clients: Pairs
+}
+
+/**
+ * The side-by-side method: every contender's pairs warm up, then all of them
+ * carry traffic at the same moment, round after round. The runs come back
+ * per contender, in the order given.
+ */
+export async function runTogether (contenders: Contender[], { rounds, warmupMs, traffic }: { rounds: number, warmupMs: number, traffic: TrafficOptions }): Promise<MeasuredRun[][]> {
+  await Promise.all(contenders.map(({ clients }) => clients.run({ ...traffic, durationMs: warmupMs })))
+  const runs = contenders.map((): MeasuredRun[] => [])
+  for (let r = 0; r < rounds; r++) {
+    const round = await Promise.all(contenders.map(({ pids, clients }) => measure(pids, clients, traffic)))
+    round.forEach((run, i) => { runs[i]?.push(run) })
+  }
+  return runs
 }
 
 /** One run on pairs already connected, with the CPU of `pids` read around it. */

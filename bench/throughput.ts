@@ -23,7 +23,7 @@
 import type { TrafficOptions, Route } from './load.js'
 import { Pairs } from './load.js'
 import { VARIANTS, type Ratio, type Spread, type ThroughputCell, type Variant } from './results.js'
-import { measure, pooled, startBenchBroker, type BenchBroker, type MeasuredRun } from './scenario.js'
+import { measure, pooled, runTogether, startAll, startBenchBroker, type BenchBroker, type MeasuredRun } from './scenario.js'
 import { spread } from './stats.js'
 
 export interface ThroughputSettings {
@@ -88,27 +88,24 @@ export async function throughput (settings: ThroughputSettings, progress: (line:
 }
 
 async function runBlock (settings: ThroughputSettings, qos: 0 | 1, pairs: number, block: number): Promise<{ together: Map<Variant, MeasuredRun[]>, alone: Map<Variant, MeasuredRun> }> {
-  const contestants: Contestant[] = []
-  try {
-    // settled, not all: a failure must not leave brokers starting after the cleanup
-    const started = await Promise.allSettled(VARIANT_LIST.map(async (variant) => {
-      const broker = await startBenchBroker({ plugin: PLUGIN[variant], role: variant, profileDir: settings.profileDir, cores: settings.cores })
-      try {
-        // the prefix keeps each block's client ids and topics apart in the reports
-        const clients = await Pairs.connect({ port: broker.port, pairs, route: ROUTE[variant], qos, prefix: `${variant}-q${qos}-p${pairs}-b${block}-` })
-        contestants.push({ variant, broker, clients })
-      } catch (err) {
-        await broker.stop()
-        throw err
-      }
-    }))
-    for (const outcome of started) if (outcome.status === 'rejected') throw outcome.reason
-    await Promise.all(contestants.map(({ clients }) => clients.run({ ...settings.traffic, durationMs: settings.warmupMs })))
-    const together = new Map<Variant, MeasuredRun[]>(VARIANT_LIST.map((v) => [v, []]))
-    for (let r = 0; r < settings.rounds; r++) {
-      const runs = await Promise.all(contestants.map(({ broker, clients }) => measure([broker.pid], clients, settings.traffic)))
-      runs.forEach((run, i) => { together.get((contestants[i] as Contestant).variant)?.push(run) })
+  const close = async ({ broker, clients }: Contestant): Promise<void> => {
+    await clients.close()
+    await broker.stop()
+  }
+  const contestants = await startAll(VARIANT_LIST.map((variant) => async (): Promise<Contestant> => {
+    const broker = await startBenchBroker({ plugin: PLUGIN[variant], role: variant, profileDir: settings.profileDir, cores: settings.cores })
+    try {
+      // the prefix keeps each block's client ids and topics apart in the reports
+      const clients = await Pairs.connect({ port: broker.port, pairs, route: ROUTE[variant], qos, prefix: `${variant}-q${qos}-p${pairs}-b${block}-` })
+      return { variant, broker, clients }
+    } catch (err) {
+      await broker.stop()
+      throw err
     }
+  }), close)
+  try {
+    const runs = await runTogether(contestants.map(({ broker, clients }) => ({ pids: [broker.pid], clients })), settings)
+    const together = new Map(contestants.map(({ variant }, i) => [variant, runs[i] as MeasuredRun[]]))
     const alone = new Map<Variant, MeasuredRun>()
     // each block starts with a different variant, so none is always the first after the crowd
     for (let i = 0; i < ALONE.length; i++) {
@@ -118,10 +115,7 @@ async function runBlock (settings: ThroughputSettings, qos: 0 | 1, pairs: number
     }
     return { together, alone }
   } finally {
-    await Promise.all(contestants.map(async ({ broker, clients }) => {
-      await clients.close()
-      await broker.stop()
-    }))
+    await Promise.all(contestants.map(close))
   }
 }
 
