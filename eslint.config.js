@@ -2,7 +2,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/'] },
+  { ignores: ['dist/', 'build/', 'node_modules/'] },
   js.configs.recommended,
   ...tseslint.configs.strict,
   {
@@ -10,6 +10,29 @@ export default tseslint.config(
     rules: {
       // Aedes hooks are callback-style; an unused `_client` argument documents the slot.
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }]
+    }
+  },
+  {
+    // small modules with one job each
+    files: ['src/**/*.ts'],
+    rules: { 'max-lines': ['error', { max: 300 }] }
+  },
+  {
+    // the plugin and the cluster strategies are usable without the broker around them
+    files: ['src/plugin/**/*.ts', 'src/cluster/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{ group: ['**/broker/*', '**/cli/*'], message: 'src/plugin and src/cluster must not depend on the broker or the CLI' }]
+      }]
+    }
+  },
+  {
+    // benchmarks stand on their own: what tests and benchmarks share lives in harness/
+    files: ['bench/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{ group: ['**/test/**'], message: 'bench/ must not import test code; share it through harness/' }]
+      }]
     }
   }
 )

@@ -8,8 +8,8 @@
  * clients. Both clusters carry their traffic at the same moment, since one
  * cluster measured a minute after another differs by more than that.
  */
-import { startCli, type RunningCli } from '../test/helpers/cli.js'
-import { startRedis, type TestRedis } from '../test/helpers/redis.js'
+import { startCli, type RunningCli } from '../harness/cli.js'
+import { startRedis, type TestRedis } from '../harness/redis.js'
 import { Pairs, round, type TrafficOptions } from './load.js'
 import { pooled, runTogether, startAll, startIdle, type MeasuredRun } from './scenario.js'
 

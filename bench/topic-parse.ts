@@ -3,7 +3,7 @@
  * ordinary topics (the cost the plugin adds to all traffic) and P2P ones.
  */
 import { performance } from 'node:perf_hooks'
-import { TopicParser, type Mode } from '../src/topic.js'
+import { TopicParser, type Mode } from '../src/plugin/topic.js'
 import { round } from './load.js'
 
 export interface TopicParseResult { mode: Mode, kind: string, topic: string, nsPerTopic: number }

@@ -1,8 +1,18 @@
-export { register } from './plugin.js'
-export type { AuthorizeP2P, P2PHandle, P2PMessage, P2POptions } from './plugin.js'
-export { ConfigError, INVALID_MODE, loadPluginFile, PLUGIN_DEFAULTS } from './config.js'
-export type { PluginConfig } from './config.js'
-export type { CounterSnapshot, DropReason } from './counters.js'
-export { TopicParser, MODES } from './topic.js'
-export type { Mode, ParsedTopic, P2PTopic, MalformedTopic } from './topic.js'
-export type { Logger } from './log.js'
+/**
+ * aedes-p2p-messaging: point-to-point messaging for an Aedes broker.
+ * The public API; everything else in the package is internal.
+ */
+export { register } from './plugin/register.js'
+export type { P2PHandle } from './plugin/register.js'
+export type { P2POptions, PluginConfig } from './plugin/options.js'
+export { INVALID_MODE, PLUGIN_DEFAULTS } from './plugin/options.js'
+export type { AuthorizeP2P, P2PMessage } from './plugin/authorization.js'
+export type { RuleConfig } from './plugin/rules.js'
+export type { Mode } from './plugin/topic.js'
+export type { CounterSnapshot, DropReason } from './plugin/counters.js'
+export type { Logger } from './plugin/log.js'
+export { ConfigError, P2PError } from './plugin/errors.js'
+export type { P2PErrorCode } from './plugin/errors.js'
+export { standalone } from './cluster/standalone.js'
+export { emitterCluster } from './cluster/emitter.js'
+export type { Cluster, ClusterNode, Outcome } from './cluster/strategy.js'

@@ -4,8 +4,7 @@ import { afterEach } from 'node:test'
 import { createServer, type AddressInfo, type Server } from 'node:net'
 import { Aedes, type AedesOptions } from 'aedes'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
-import { register, type P2PHandle, type P2POptions } from '../../src/index.js'
-import type { Logger } from '../../src/log.js'
+import { register, type Logger, type P2PHandle, type P2POptions } from '../../src/index.js'
 import { inbox, type Received } from './messages.js'
 
 export interface TestBroker {
@@ -35,6 +34,8 @@ export interface StartOptions {
   aedes?: AedesOptions
   /** runs before register(), to install the user's own hooks first */
   setup?: (broker: Aedes) => void
+  /** runs after the broker has closed, e.g. to close a persistence Aedes does not own */
+  teardown?: (broker: Aedes) => Promise<void>
 }
 
 export async function startBroker (opts: StartOptions = {}): Promise<TestBroker> {
@@ -71,8 +72,14 @@ export async function startBroker (opts: StartOptions = {}): Promise<TestBroker>
     },
     async close () {
       await Promise.all(clients.map(async (c) => { await c.endAsync(true) }))
+      // let the broker finish with the connections that just closed (it
+      // publishes their $SYS notices) before its emitter goes away
+      const deadline = Date.now() + 2000
+      while (broker.connectedClients > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
+      await new Promise((resolve) => setImmediate(resolve))
       await new Promise<void>((resolve) => { broker.close(() => { resolve() }) })
       await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+      await opts.teardown?.(broker)
     }
   }
 }

@@ -39,3 +39,16 @@ export async function fence (sender: MqttClient, watcher: MqttClient, got: Recei
   }
   return got.filter((m) => m.topic !== fenceTopic)
 }
+
+/**
+ * Resolves once `check` holds; rejects after `ms`. For what a client cannot
+ * fence: Aedes 1.x writes a QoS 1 PUBACK before it publishes, so a counter
+ * may move after the sender's publishAsync has resolved.
+ */
+export async function until (check: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}

@@ -2,8 +2,8 @@
 import { afterEach } from 'node:test'
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
-import { startServer, type RunningBroker } from '../../src/server.js'
-import { defaultSettings, type Settings } from '../../src/settings.js'
+import { startServer, type RunningBroker } from '../../src/broker/server.js'
+import { defaultSettings, type Settings } from '../../src/broker/settings.js'
 
 export interface TestServer extends RunningBroker {
   logs: Array<Record<string, unknown>>

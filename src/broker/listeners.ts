@@ -1,0 +1,81 @@
+/** The MQTT listeners: TCP, TLS over TCP and WebSocket, each optional. */
+import { readFile } from 'node:fs/promises'
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
+import { createServer as createTcpServer, type AddressInfo, type Server } from 'node:net'
+import { createServer as createTlsServer } from 'node:tls'
+import type { Aedes } from 'aedes'
+import { createWebSocketStream, WebSocketServer } from 'ws'
+import type { Settings } from './settings.js'
+import { ConfigError } from '../plugin/errors.js'
+
+export interface Listener {
+  name: 'mqtt' | 'mqtts' | 'ws' | 'admin'
+  server: Server | HttpServer
+  host: string
+  port: number
+}
+
+/** Builds every configured listener without binding yet; reads TLS files first. */
+export async function createListeners (broker: Aedes, settings: Settings['listeners']): Promise<Listener[]> {
+  const listeners: Listener[] = []
+  const { host } = settings
+  if (settings.port !== false) {
+    listeners.push({ name: 'mqtt', server: createTcpServer(broker.handle), host, port: settings.port })
+  }
+  if (settings.tls_port !== undefined) {
+    // one after the other: when both are unreadable, the error names the certificate every time
+    const cert = await readPem(settings.tls_cert, 'tls_cert')
+    const key = await readPem(settings.tls_key, 'tls_key')
+    let server
+    try {
+      server = createTlsServer({ cert, key }, broker.handle)
+    } catch (err) {
+      throw new ConfigError(`TLS certificate or key unusable: ${(err as Error).message}`, 'listeners.tls_cert')
+    }
+    listeners.push({ name: 'mqtts', server, host, port: settings.tls_port })
+  }
+  if (settings.ws_port !== undefined) {
+    const http = createHttpServer((_req, res) => {
+      res.writeHead(426, { 'Content-Type': 'text/plain' })
+      res.end(`MQTT over WebSocket lives at ${settings.ws_path}\n`)
+    })
+    const wss = new WebSocketServer({ server: http, path: settings.ws_path })
+    wss.on('connection', (socket, req) => {
+      broker.handle(createWebSocketStream(socket), req)
+    })
+    listeners.push({ name: 'ws', server: http, host, port: settings.ws_port })
+  }
+  return listeners
+}
+
+async function readPem (path: string | undefined, key: string): Promise<Buffer> {
+  if (path === undefined) throw new ConfigError(`listeners.${key} is required for TLS`, `listeners.${key}`)
+  try {
+    return await readFile(path)
+  } catch (err) {
+    throw new ConfigError(`cannot read listeners.${key} ${path}: ${(err as Error).message}`, `listeners.${key}`)
+  }
+}
+
+/** Binds one listener; the actual port replaces 0. */
+export async function bind (listener: Listener): Promise<void> {
+  const { server, host, port } = listener
+  await new Promise<void>((resolve, reject) => {
+    const failed = (err: Error): void => { reject(new Error(`cannot listen for ${listener.name} on ${host}:${port}: ${err.message}`)) }
+    server.once('error', failed)
+    server.listen(port, host, () => {
+      server.removeListener('error', failed)
+      resolve()
+    })
+  })
+  listener.port = (server.address() as AddressInfo).port
+}
+
+/** Stops accepting; open HTTP keep-alive connections would otherwise hold close() up. */
+export async function unbind (listener: Listener): Promise<void> {
+  const { server } = listener
+  if (!server.listening) return
+  const closed = new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+  if ('closeAllConnections' in server) server.closeAllConnections()
+  await closed
+}

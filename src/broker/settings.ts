@@ -1,0 +1,126 @@
+/**
+ * The broker's settings: one TOML file (docs/behaviour.md §4) with the
+ * plugin's keys at the top level, beside rmqtt's `mode`, and the broker's own
+ * in tables. Flags override the file. Everything is checked before anything
+ * listens. One schema below names every table key and its check; the file,
+ * the flags and the usage text all go through it.
+ */
+import { ConfigError } from '../plugin/errors.js'
+import { pluginConfig, PLUGIN_KEYS, type PluginConfig } from '../plugin/options.js'
+import { isTable, readTomlFile, rejectUnknownKeys, withSource, type Table } from '../plugin/table.js'
+import { userConfigs, type UserConfig } from './users.js'
+import { host, isLoopback, logLevel, port, portOrOff, redisUrl, text, wsPath, type Check, type LogLevel } from './values.js'
+
+export interface Settings {
+  plugin: PluginConfig
+  listeners: {
+    /** address every MQTT listener binds */
+    host: string
+    /** MQTT over TCP; false turns the listener off */
+    port: number | false
+    ws_port?: number
+    ws_path: string
+    tls_port?: number
+    tls_cert?: string
+    tls_key?: string
+  }
+  users: UserConfig[]
+  admin: { host: string, port?: number, token?: string }
+  /** one node of a cluster sharing this Redis (docs/behaviour.md §5); in-memory without it */
+  cluster: { redis?: string }
+  log: { level: LogLevel }
+}
+
+type Tables = Pick<Settings, 'listeners' | 'admin' | 'cluster' | 'log'>
+type Schema = { [S in keyof Tables]: { [K in keyof Required<Tables[S]>]: Check<Required<Tables[S]>[K]> } }
+
+const SCHEMA: Schema = {
+  listeners: { host, port: portOrOff, ws_port: port, ws_path: wsPath, tls_port: port, tls_cert: text, tls_key: text },
+  admin: { host, port, token: text },
+  cluster: { redis: redisUrl },
+  log: { level: logLevel }
+}
+const TABLE_NAMES = Object.keys(SCHEMA) as Array<keyof Tables>
+
+/** A setting by its path in the config file: `mode`, `listeners.port`. */
+export type SettingKey = 'mode' | 'keyword' | { [S in keyof Tables]: `${S}.${keyof Tables[S] & string}` }[keyof Tables]
+
+/** A value given outside the file, e.g. by a flag; `where` is how the user wrote it (`--port`). */
+export interface Override {
+  key: SettingKey
+  value: string
+  where: string
+}
+
+export function defaultSettings (): Settings {
+  return {
+    plugin: pluginConfig({}),
+    listeners: { host: '127.0.0.1', port: 1883, ws_path: '/mqtt' },
+    users: [],
+    admin: { host: '127.0.0.1' },
+    cluster: {},
+    log: { level: 'info' }
+  }
+}
+
+export async function loadSettings (configFile: string | undefined, overrides: readonly Override[] = []): Promise<Settings> {
+  const settings = defaultSettings()
+  if (configFile !== undefined) {
+    const table = await readTomlFile(configFile)
+    withSource(configFile, () => { applyFile(settings, table) })
+  }
+  for (const { key, value, where } of overrides) set(settings, key, value, where)
+  check(settings)
+  return settings
+}
+
+/** The value a setting has in `settings`; undefined for one that is off. */
+export function settingValue (settings: Settings, key: SettingKey): unknown {
+  const dot = key.indexOf('.')
+  if (dot === -1) return settings.plugin[key as 'mode' | 'keyword']
+  return (settings[key.slice(0, dot) as keyof Tables] as Table)[key.slice(dot + 1)]
+}
+
+function applyFile (settings: Settings, table: Table): void {
+  rejectUnknownKeys(table, [...PLUGIN_KEYS, 'users', ...TABLE_NAMES], 'top level')
+  const pluginKeys: Table = {}
+  for (const key of PLUGIN_KEYS) pluginKeys[key] = table[key]
+  settings.plugin = pluginConfig(pluginKeys)
+  if (table.users !== undefined) settings.users = userConfigs(table.users)
+  for (const name of TABLE_NAMES) {
+    const section = table[name]
+    if (section === undefined) continue
+    if (!isTable(section)) throw new ConfigError(`[${name}] must be a table`, name)
+    rejectUnknownKeys(section, Object.keys(SCHEMA[name]), `[${name}]`, name)
+    for (const [key, value] of Object.entries(section)) {
+      const path = `${name}.${key}` as SettingKey
+      set(settings, path, value, path)
+    }
+  }
+}
+
+function set (settings: Settings, key: SettingKey, value: unknown, where: string): void {
+  const dot = key.indexOf('.')
+  if (dot === -1) {
+    settings.plugin = pluginConfig({ [key]: value }, settings.plugin)
+    return
+  }
+  const section = key.slice(0, dot) as keyof Tables
+  const name = key.slice(dot + 1)
+  const checkValue = (SCHEMA[section] as Record<string, Check<unknown>>)[name]
+  if (checkValue === undefined) throw new ConfigError(`${where}: no such setting`, key)
+  ;(settings[section] as Table)[name] = checkValue(value, where, key)
+}
+
+function check (settings: Settings): void {
+  const { listeners, admin } = settings
+  if (listeners.tls_port !== undefined && (listeners.tls_cert === undefined || listeners.tls_key === undefined)) {
+    throw new ConfigError('the TLS listener needs both listeners.tls_cert and listeners.tls_key (--tls-cert, --tls-key)', listeners.tls_cert === undefined ? 'listeners.tls_cert' : 'listeners.tls_key')
+  }
+  if (listeners.port === false && listeners.ws_port === undefined && listeners.tls_port === undefined) {
+    throw new ConfigError('no MQTT listener: enable at least one of listeners.port, ws_port or tls_port', 'listeners.port')
+  }
+  if (admin.port !== undefined && !isLoopback(admin.host) && admin.token === undefined) {
+    throw new ConfigError(`the admin API on ${admin.host} is reachable from the network: set admin.token (or --admin-token / P2P_ADMIN_TOKEN)`, 'admin.token')
+  }
+}

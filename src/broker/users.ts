@@ -1,0 +1,108 @@
+/**
+ * Password authentication from the config file's `[[users]]`. Passwords are
+ * stored as salted scrypt hashes (`aedes-p2p hash-password` prints one), in a
+ * PHC-like string: `$scrypt$N=16384,r=8,p=1$<salt>$<hash>` (base64).
+ */
+import { randomBytes, scrypt as scryptCallback, timingSafeEqual } from 'node:crypto'
+import type { AuthenticateError, Client } from 'aedes'
+import { ConfigError } from '../plugin/errors.js'
+import { isTable, rejectUnknownKeys } from '../plugin/table.js'
+
+export interface UserConfig {
+  username: string
+  /** a hash from `aedes-p2p hash-password`, never the password itself */
+  password: string
+}
+
+const USER_KEYS = ['username', 'password']
+const HASH = /^\$scrypt\$N=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/
+const DEFAULT_COST = { N: 16384, r: 8, p: 1 }
+// MQTT CONNACK return codes (3.1.1 §3.2.2.3)
+const BAD_USERNAME_OR_PASSWORD = 4
+const NOT_AUTHORIZED = 5
+
+interface Cost { N: number, r: number, p: number }
+
+async function scrypt (password: Buffer, salt: Buffer, length: number, cost: Cost): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scryptCallback(password, salt, length, { ...cost, maxmem: 256 * cost.N * cost.r }, (err, key) => {
+      if (err === null) resolve(key)
+      else reject(err)
+    })
+  })
+}
+
+export async function hashPassword (password: string): Promise<string> {
+  const salt = randomBytes(16)
+  const key = await scrypt(Buffer.from(password), salt, 32, DEFAULT_COST)
+  const { N, r, p } = DEFAULT_COST
+  return `$scrypt$N=${N},r=${r},p=${p}$${salt.toString('base64')}$${key.toString('base64')}`
+}
+
+export async function verifyPassword (password: Buffer, hash: string): Promise<boolean> {
+  const m = HASH.exec(hash)
+  if (m === null) return false
+  const [, N, r, p, salt, expected] = m
+  const want = Buffer.from(expected ?? '', 'base64')
+  const got = await scrypt(password, Buffer.from(salt ?? '', 'base64'), want.length, { N: Number(N), r: Number(r), p: Number(p) })
+  return timingSafeEqual(got, want)
+}
+
+export function userConfigs (value: unknown): UserConfig[] {
+  if (!Array.isArray(value)) throw new ConfigError('users must be an array of tables ([[users]])', 'users')
+  const seen = new Set<string>()
+  return value.map((entry: unknown, i) => {
+    const where = `users[${i}]`
+    if (!isTable(entry)) throw new ConfigError(`${where} must be a table`, where)
+    rejectUnknownKeys(entry, USER_KEYS, where, where)
+    const { username, password } = entry
+    if (typeof username !== 'string' || username.length === 0) throw new ConfigError(`${where}.username must be a non-empty string`, `${where}.username`)
+    if (seen.has(username)) throw new ConfigError(`${where}: user '${username}' is listed twice`, `${where}.username`)
+    seen.add(username)
+    if (typeof password !== 'string' || !HASH.test(password)) {
+      throw new ConfigError(`${where}.password must be a hash from \`aedes-p2p hash-password\` ($scrypt$...), not a plain password`, `${where}.password`)
+    }
+    return { username, password }
+  })
+}
+
+function refuse (code: number, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode: code }) as AuthenticateError
+}
+
+/**
+ * An Aedes `authenticate` hook over a user list that can be swapped on
+ * reload. With no users, everyone is let in (the broker then listens on
+ * loopback unless told otherwise).
+ */
+export class Users {
+  #byName = new Map<string, string>()
+
+  constructor (users: readonly UserConfig[]) { this.replace(users) }
+
+  get size (): number { return this.#byName.size }
+
+  replace (users: readonly UserConfig[]): void {
+    this.#byName = new Map(users.map((u) => [u.username, u.password]))
+  }
+
+  readonly authenticate = (_client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void => {
+    const users = this.#byName
+    if (users.size === 0) {
+      done(null, true)
+      return
+    }
+    if (username === undefined) {
+      done(refuse(NOT_AUTHORIZED, 'anonymous clients are not allowed'), null)
+      return
+    }
+    const hash = users.get(username)
+    if (hash === undefined || password === undefined) {
+      done(refuse(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), null)
+      return
+    }
+    verifyPassword(password, hash).then((ok) => {
+      done(ok ? null : refuse(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), ok || null)
+    }, () => { done(refuse(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), null) })
+  }
+}

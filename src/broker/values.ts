@@ -1,0 +1,62 @@
+/**
+ * Checks for single setting values, shared by the config file and the flags.
+ * `where` is how the user wrote it (`listeners.port`, `--port`), for the
+ * message; `key` is the setting's path, for ConfigError.key.
+ */
+import { isIP } from 'node:net'
+import { ConfigError } from '../plugin/errors.js'
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+export type Check<T> = (value: unknown, where: string, key: string) => T
+
+export const port: Check<number> = (value, where, key) => {
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new ConfigError(`${where} must be a port number from 0 to 65535 (got ${JSON.stringify(value)})`, key)
+  }
+  return n
+}
+
+/** A port, or false for a listener that is off. */
+export const portOrOff: Check<number | false> = (value, where, key) => value === false ? false : port(value, where, key)
+
+export const host: Check<string> = (value, where, key) => {
+  if (typeof value !== 'string' || value.length === 0 || (isIP(value) === 0 && !/^[A-Za-z0-9.-]+$/.test(value))) {
+    throw new ConfigError(`${where} must be an IP address or host name (got ${JSON.stringify(value)})`, key)
+  }
+  return value
+}
+
+export const text: Check<string> = (value, where, key) => {
+  if (typeof value !== 'string' || value.length === 0) throw new ConfigError(`${where} must be a non-empty string`, key)
+  return value
+}
+
+export const wsPath: Check<string> = (value, where, key) => {
+  if (typeof value !== 'string' || !value.startsWith('/')) throw new ConfigError(`${where} must start with /`, key)
+  return value
+}
+
+export const redisUrl: Check<string> = (value, where, key) => {
+  let url: URL | undefined
+  try {
+    url = typeof value === 'string' ? new URL(value) : undefined
+  } catch { /* reported below */ }
+  if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) {
+    throw new ConfigError(`${where} must be a redis:// or rediss:// URL (got ${JSON.stringify(value)})`, key)
+  }
+  return value as string
+}
+
+export const logLevel: Check<LogLevel> = (value, where, key) => {
+  if (typeof value !== 'string' || !(LOG_LEVELS as readonly string[]).includes(value)) {
+    throw new ConfigError(`${where} must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(value)})`, key)
+  }
+  return value as LogLevel
+}
+
+export function isLoopback (address: string): boolean {
+  return address === 'localhost' || address === '::1' || address.startsWith('127.')
+}

@@ -1,0 +1,84 @@
+/**
+ * The command line's one table: each flag's parseArgs option, its line in
+ * the usage text and the setting it overrides all come from its row here.
+ */
+import type { ParseArgsConfig } from 'node:util'
+import { defaultSettings, settingValue, type Override, type SettingKey } from '../broker/settings.js'
+
+export interface Flag {
+  /** the long name, without `--` */
+  readonly name: string
+  /** the value's placeholder in the usage text; a flag without one is a switch */
+  readonly arg?: string
+  readonly short?: string
+  readonly help: string
+  /** the setting a value overrides */
+  readonly setting?: SettingKey
+  /** read when the flag is not given */
+  readonly env?: string
+  /** what the usage text calls the default when the setting has none */
+  readonly unset?: string
+}
+
+export const FLAGS: readonly Flag[] = [
+  { name: 'host', arg: 'HOST', setting: 'listeners.host', help: 'address the MQTT listeners bind' },
+  { name: 'port', arg: 'PORT', setting: 'listeners.port', help: 'MQTT over TCP; 0 picks a free port' },
+  { name: 'ws-port', arg: 'PORT', setting: 'listeners.ws_port', unset: 'off', help: 'MQTT over WebSocket, path /mqtt' },
+  { name: 'tls-port', arg: 'PORT', setting: 'listeners.tls_port', unset: 'off', help: 'MQTT over TLS; needs --tls-cert, --tls-key' },
+  { name: 'tls-cert', arg: 'FILE', setting: 'listeners.tls_cert', help: 'PEM certificate chain' },
+  { name: 'tls-key', arg: 'FILE', setting: 'listeners.tls_key', help: 'PEM private key' },
+  { name: 'mode', arg: 'MODE', setting: 'mode', help: 'prefix, suffix or both' },
+  { name: 'keyword', arg: 'WORD', setting: 'keyword', help: 'the topic level that marks P2P topics' },
+  { name: 'admin-port', arg: 'PORT', setting: 'admin.port', unset: 'off', help: 'admin HTTP API and /metrics' },
+  { name: 'admin-host', arg: 'HOST', setting: 'admin.host', help: 'admin API address' },
+  { name: 'admin-token', arg: 'TOKEN', setting: 'admin.token', env: 'P2P_ADMIN_TOKEN', help: 'bearer token for the admin API' },
+  { name: 'redis', arg: 'URL', setting: 'cluster.redis', unset: 'in memory', help: 'run as one node of a cluster sharing this Redis' },
+  { name: 'config', arg: 'FILE', help: 'TOML config file; flags override it' },
+  { name: 'log-level', arg: 'LEVEL', setting: 'log.level', help: 'fatal, error, warn, info, debug, trace or silent' },
+  { name: 'help', short: 'h', help: 'show this help' }
+]
+
+type Options = NonNullable<ParseArgsConfig['options']>
+
+export function parseArgsOptions (): Options {
+  const options: Options = {}
+  for (const flag of FLAGS) {
+    options[flag.name] = flag.short === undefined
+      ? { type: flag.arg === undefined ? 'boolean' : 'string' }
+      : { type: flag.arg === undefined ? 'boolean' : 'string', short: flag.short }
+  }
+  return options
+}
+
+/** The settings the given flags (or their environment variables) override, in table order. */
+export function overrides (values: Record<string, unknown>, env: NodeJS.ProcessEnv): Override[] {
+  const out: Override[] = []
+  for (const flag of FLAGS) {
+    if (flag.setting === undefined) continue
+    const given = values[flag.name]
+    if (typeof given === 'string') {
+      out.push({ key: flag.setting, value: given, where: `--${flag.name}` })
+    } else if (flag.env !== undefined && env[flag.env] !== undefined) {
+      out.push({ key: flag.setting, value: env[flag.env] as string, where: flag.env })
+    }
+  }
+  return out
+}
+
+export function usage (): string {
+  const defaults = defaultSettings()
+  const lines = FLAGS.map((flag) => {
+    const left = `${flag.short === undefined ? '   ' : `-${flag.short},`} --${flag.name}${flag.arg === undefined ? '' : ' ' + flag.arg}`
+    const value = flag.setting === undefined ? undefined : settingValue(defaults, flag.setting)
+    const shown = value === undefined ? flag.unset : String(value)
+    const env = flag.env === undefined ? '' : ` (or ${flag.env})`
+    return `  ${left.padEnd(24)}${flag.help}${env}${shown === undefined ? '' : ` (default ${shown})`}`
+  })
+  return `Usage: aedes-p2p [options]
+       aedes-p2p hash-password [PASSWORD]   (reads stdin without PASSWORD)
+
+${lines.join('\n')}
+
+SIGHUP re-reads the config file.
+`
+}

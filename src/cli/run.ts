@@ -1,0 +1,103 @@
+/**
+ * The `aedes-p2p` command: parses the flags, checks every setting before
+ * anything listens, runs the broker until SIGINT or SIGTERM, and re-reads the
+ * config file on SIGHUP. Bad input exits 2, a broker that cannot start 1.
+ */
+import { parseArgs } from 'node:util'
+import { pino } from 'pino'
+import { startServer, type RunningBroker, type ServerOptions } from '../broker/server.js'
+import { loadSettings, type Settings } from '../broker/settings.js'
+import { hashPassword } from '../broker/users.js'
+import { ConfigError } from '../plugin/errors.js'
+import { overrides, parseArgsOptions, usage } from './flags.js'
+
+/** Where the command reads and writes; the process's own unless a test says otherwise. */
+export interface CliIO {
+  stdout (text: string): void
+  stderr (text: string): void
+  stdin: AsyncIterable<Buffer | string> | Iterable<Buffer | string>
+  env: NodeJS.ProcessEnv
+  start (options: ServerOptions): Promise<RunningBroker>
+}
+
+export const processIO: CliIO = {
+  stdout: (text) => { process.stdout.write(text) },
+  stderr: (text) => { process.stderr.write(text) },
+  stdin: process.stdin,
+  env: process.env,
+  start: startServer
+}
+
+/** Resolves with the exit code. */
+export async function run (argv: readonly string[], io: CliIO = processIO): Promise<number> {
+  const fail = (message: string, withUsage = false): number => {
+    io.stderr(`aedes-p2p: ${message}\n${withUsage ? '\n' + usage() : ''}`)
+    return 2
+  }
+  if (argv[0] === 'hash-password') return hashCommand(argv.slice(1), io, fail)
+  let values
+  try {
+    values = parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: parseArgsOptions() }).values
+  } catch (err) {
+    return fail((err as Error).message, true)
+  }
+  if (values.help === true) {
+    io.stdout(usage())
+    return 0
+  }
+  const configFile = typeof values.config === 'string' ? values.config : undefined
+  const given = overrides(values, io.env)
+  const load = async (): Promise<Settings> => loadSettings(configFile, given)
+
+  let settings
+  try {
+    settings = await load()
+  } catch (err) {
+    if (err instanceof ConfigError) return fail(err.message)
+    throw err
+  }
+
+  const log = pino({ name: 'aedes-p2p', level: settings.log.level })
+  let running: RunningBroker | undefined
+  // installed before anything listens, so an early SIGHUP cannot kill the broker
+  const reload = (): void => {
+    if (running === undefined) return
+    log.info({ signal: 'SIGHUP' }, 'reloading config')
+    running.reload().catch(() => { /* logged by reload; the running config stays */ })
+  }
+  process.on('SIGHUP', reload)
+  try {
+    running = await io.start({ settings, log, loadSettings: configFile === undefined ? undefined : load })
+  } catch (err) {
+    process.removeListener('SIGHUP', reload)
+    log.fatal({ err }, 'broker did not start')
+    return err instanceof ConfigError ? fail(err.message) : (fail((err as Error).message), 1)
+  }
+  log.info({ mode: settings.plugin.mode, keyword: settings.plugin.keyword }, 'P2P messaging ready')
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log.info({ signal }, 'shutting down')
+      resolve()
+    }
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+  })
+  await running.close()
+  process.removeListener('SIGHUP', reload)
+  log.info('stopped')
+  return 0
+}
+
+async function hashCommand (args: readonly string[], io: CliIO, fail: (message: string, withUsage?: boolean) => number): Promise<number> {
+  if (args.length > 1) return fail('hash-password takes at most one argument', true)
+  let password = args[0]
+  if (password === undefined) {
+    const chunks: Buffer[] = []
+    for await (const chunk of io.stdin) chunks.push(Buffer.from(chunk))
+    password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
+  }
+  if (password.length === 0) return fail('refusing to hash an empty password')
+  io.stdout(await hashPassword(password) + '\n')
+  return 0
+}

@@ -1,0 +1,85 @@
+/**
+ * Who may message whom (docs/behaviour.md §3): the config rules first, then
+ * the user's hook. The hook may answer synchronously, with a promise, or by
+ * throwing; all three come out of here as one kind of answer, so the router
+ * never has to care.
+ */
+import type { Client } from 'aedes'
+import type { Logger } from './log.js'
+import { Rules, type RuleConfig } from './rules.js'
+
+/** What a P2P authorization hook is asked about. */
+export interface P2PMessage {
+  /** the publishing client; null for messages published by server code */
+  readonly sender: Client | null
+  /** the sender's client id; '' for server code */
+  readonly senderId: string
+  /** the username the sender connected with, if any */
+  readonly username: string | undefined
+  /** the client id the message is for */
+  readonly target: string
+  /** the topic the target would receive */
+  readonly topic: string
+  readonly qos: 0 | 1 | 2
+  readonly payload: Buffer
+}
+
+/**
+ * Decides whether `sender` may message `target`. Anything but `true` (or a
+ * promise of `true`) drops the message as refused; so does a throw or a
+ * rejection. A synchronous answer keeps the hot path cheap.
+ */
+export type AuthorizeP2P = (message: P2PMessage) => boolean | Promise<boolean>
+
+/** Why a message was refused; null when it was not. */
+export type Refusal = 'refused by rule' | 'refused by authorize hook' | null
+
+export class Authorization {
+  #rules: Rules
+  readonly #hook: AuthorizeP2P | undefined
+  readonly #log: Logger
+  // Aedes does not keep the CONNECT username on the client; rules need it
+  readonly #usernames = new WeakMap<Client, string>()
+
+  constructor (rules: readonly RuleConfig[], hook: AuthorizeP2P | undefined, log: Logger) {
+    this.#rules = new Rules(rules)
+    this.#hook = hook
+    this.#log = log
+  }
+
+  /** Takes effect for the next message. */
+  set rules (rules: readonly RuleConfig[]) {
+    this.#rules = new Rules(rules)
+  }
+
+  /** Called at CONNECT, before the client can publish. */
+  remember (client: Client, username: string | undefined): void {
+    if (typeof username === 'string') this.#usernames.set(client, username)
+  }
+
+  /** Never throws, and a promise it returns never rejects. */
+  check (sender: Client | null, target: string, topic: string, qos: 0 | 1 | 2, payload: Buffer): Refusal | Promise<Refusal> {
+    const senderId = sender?.id ?? ''
+    const username = sender === null ? undefined : this.#usernames.get(sender)
+    if (this.#rules.size > 0 && !this.#rules.allows({ senderId, username, target })) return 'refused by rule'
+    const hook = this.#hook
+    if (hook === undefined) return null
+    let verdict: boolean | Promise<boolean>
+    try {
+      verdict = hook({ sender, senderId, username, target, topic, qos, payload })
+    } catch (err) {
+      this.#hookFailed(err, senderId, target)
+      return 'refused by authorize hook'
+    }
+    // anything but true refuses, including a hook that forgot to return
+    if (!(verdict instanceof Promise)) return verdict === true ? null : 'refused by authorize hook'
+    return verdict.then((allowed) => allowed === true ? null : 'refused by authorize hook', (err: unknown) => {
+      this.#hookFailed(err, senderId, target)
+      return 'refused by authorize hook'
+    })
+  }
+
+  #hookFailed (err: unknown, senderId: string, target: string): void {
+    this.#log.error({ err, clientId: senderId, target }, 'P2P authorize hook failed; message refused')
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * Errors with stable codes, as Node's own (`err.code`): callers branch on the
+ * code, never on the message, which may be reworded.
+ */
+
+export type P2PErrorCode =
+  /** register() was called on a broker that already has the plugin */
+  | 'ERR_P2P_ALREADY_REGISTERED'
+  /** stop() or reload() on a plugin registered with `immutable: true` */
+  | 'ERR_P2P_IMMUTABLE'
+  /** register() was handed something that is not an Aedes broker */
+  | 'ERR_P2P_NOT_AEDES'
+  /** an Aedes broker outside the supported versions (see peerDependencies) */
+  | 'ERR_P2P_AEDES_VERSION'
+  /** a bad option, config key, file or flag; `key` names it */
+  | 'ERR_P2P_CONFIG'
+
+export class P2PError extends Error {
+  override name = 'P2PError'
+  readonly code: P2PErrorCode
+
+  constructor (code: P2PErrorCode, message: string) {
+    super(message)
+    this.code = code
+  }
+}
+
+export class ConfigError extends P2PError {
+  override name = 'ConfigError'
+  /**
+   * The setting at fault, as a path into the config: `mode`, `rules[0].action`,
+   * `listeners.port`, `config` for the file itself. A flag names the setting
+   * it sets (`--port` → `listeners.port`).
+   */
+  readonly key: string
+
+  constructor (message: string, key: string) {
+    super('ERR_P2P_CONFIG', message)
+    this.key = key
+  }
+}

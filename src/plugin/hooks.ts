@@ -1,0 +1,65 @@
+/**
+ * How the plugin sits in Aedes. Each hook is a single slot, so the plugin
+ * wraps what is already there and calls it; the user's hooks keep running, in
+ * the order they were installed.
+ *
+ * - `publish` is wrapped. The host's `authorizePublish` has already run on the
+ *   original `p2p/B/x` packet by then, and the sender's PUBACK/PUBREC flow is
+ *   the host's, so a dropped message still completes it.
+ * - `preConnect` is wrapped to remember the username a client connects with.
+ * - `authorizeSubscribe` is wrapped to refuse filters into the channels'
+ *   namespace, including a session's own channel subscription as Aedes
+ *   restores it.
+ * - `authorizeForward` is wrapped to turn a queued P2P message back into the
+ *   delivered one when Aedes replays a persistent session.
+ * - A persistent session is recorded before its CONNACK (host.ts, beforeConnack).
+ */
+import type { Aedes, Client } from 'aedes'
+import type { Authorization } from './authorization.js'
+import { channelOf, isChannel } from './channel.js'
+import type { Delivery } from './delivery.js'
+import { beforeConnack, replacePublish } from './host.js'
+import type { Router } from './routing.js'
+import type { Sessions } from './sessions.js'
+
+export interface Hooked {
+  router: Router
+  authorization: Authorization
+  sessions: Sessions
+  delivery: Delivery
+  /** the host's authorizeForward, as it was before the plugin */
+  hostForward: Aedes['authorizeForward']
+}
+
+export function installHooks (broker: Aedes, { router, authorization, sessions, delivery, hostForward }: Hooked): void {
+  replacePublish(broker, (packet, client, done) => { router.publish(packet, client, done) })
+
+  const hostPreConnect = broker.preConnect
+  broker.preConnect = (client, packet, callback) => {
+    authorization.remember(client, packet.username)
+    hostPreConnect.call(broker, client, packet, callback)
+  }
+
+  const hostSubscribe = broker.authorizeSubscribe
+  broker.authorizeSubscribe = (client, sub, callback) => {
+    if (isChannel(sub.topic)) {
+      // granted 0x80; also how a restored session's channel subscription stays out of the emitter
+      callback(null, null)
+      return
+    }
+    hostSubscribe.call(broker, client, sub, callback)
+  }
+
+  broker.authorizeForward = (client, packet) => {
+    if (!isChannel(packet.topic)) return hostForward.call(broker, client, packet)
+    return delivery.unwrapQueued(client, packet)
+  }
+
+  beforeConnack(broker, async (client) => {
+    if (!client.clean) await sessions.mark(client)
+  })
+  broker.on('unsubscribe', (topics: string[], client: Client) => {
+    // a session's channel subscription is not the client's to drop
+    if (!client.clean && topics.includes(channelOf(client.id))) void sessions.mark(client)
+  })
+}

@@ -1,0 +1,105 @@
+/**
+ * What register() takes (docs/behaviour.md §4): the reloadable config — a
+ * TOML file holding only rmqtt's `mode = "..."` is complete — and the options
+ * fixed for the plugin's lifetime.
+ */
+import type { Cluster } from '../cluster/strategy.js'
+import type { AuthorizeP2P } from './authorization.js'
+import { ConfigError } from './errors.js'
+import type { Logger } from './log.js'
+import { ruleConfigs, type RuleConfig } from './rules.js'
+import { readTomlFile, rejectUnknownKeys, withSource, type Table } from './table.js'
+import { isMode, type Mode } from './topic.js'
+
+export const INVALID_MODE = "Invalid mode, only 'prefix', 'suffix', or 'both' are supported."
+
+/** The part of the options that reload() can change while the broker runs. */
+export interface PluginConfig {
+  /**
+   * Which topic forms are P2P: `p2p/{clientid}/{topic}` (prefix),
+   * `{topic}/p2p/{clientid}` (suffix), or either (both, prefix tried first).
+   * @default 'prefix'
+   */
+  mode: Mode
+  /**
+   * The topic level that marks a P2P topic.
+   * @default 'p2p'
+   * @example 'direct' // direct/bob/chat
+   */
+  keyword: string
+  /**
+   * Who may message whom; the first rule that matches decides, no match allows.
+   * @default []
+   * @example [{ action: 'allow', target: '${username}-*' }, { action: 'deny' }]
+   */
+  rules: RuleConfig[]
+}
+
+export interface P2POptions extends Partial<PluginConfig> {
+  /**
+   * A plugin-only TOML file (rmqtt's `rmqtt-p2p-messaging.toml` works as it
+   * is); keys given inline override it, and reload() with no argument re-reads it.
+   * @default undefined (defaults and inline keys only)
+   */
+  configFile?: string
+  /**
+   * Checks every P2P message after the rules; return false to drop it
+   * (counted as refused). A synchronous answer keeps the hot path cheap.
+   * @default undefined (rules only)
+   * @example (m) => m.target.startsWith(m.senderId + '-')
+   */
+  authorize?: AuthorizeP2P
+  /**
+   * Refuse stop() and reload(), as rmqtt's immutable plugins do.
+   * @default false
+   */
+  immutable?: boolean
+  /**
+   * false installs the plugin stopped: P2P topics are ordinary topics until start().
+   * @default true
+   */
+  startup?: boolean
+  /**
+   * How messages reach targets on other nodes: `standalone()` for one
+   * broker, `emitterCluster()` when nodes share their emitter and persistence
+   * (mqemitter-redis and aedes-persistence-redis).
+   * @default standalone()
+   */
+  cluster?: Cluster
+  /**
+   * Where the plugin logs; any pino logger fits.
+   * @default pino({ name: 'aedes-p2p-messaging', level: 'warn' })
+   */
+  logger?: Logger
+}
+
+export const PLUGIN_DEFAULTS: Readonly<PluginConfig> = Object.freeze({ mode: 'prefix', keyword: 'p2p', rules: [] })
+export const PLUGIN_KEYS: readonly string[] = ['mode', 'keyword', 'rules']
+export const OPTION_KEYS: readonly string[] = [...PLUGIN_KEYS, 'configFile', 'authorize', 'immutable', 'startup', 'cluster', 'logger']
+
+/** Checks the plugin's keys of `input`; keys it does not own are left to the caller. */
+export function pluginConfig (input: Table, base: Readonly<PluginConfig> = PLUGIN_DEFAULTS): PluginConfig {
+  const config: PluginConfig = { ...base }
+  if (input.mode !== undefined) {
+    if (!isMode(input.mode)) throw new ConfigError(INVALID_MODE, 'mode')
+    config.mode = input.mode
+  }
+  if (input.keyword !== undefined) {
+    const keyword = input.keyword
+    if (typeof keyword !== 'string' || keyword.length === 0 || /[/+#]/.test(keyword) || keyword.startsWith('$')) {
+      throw new ConfigError(`keyword must be one non-empty topic level without '/', '+', '#' or a leading '$' (got ${JSON.stringify(keyword)})`, 'keyword')
+    }
+    config.keyword = keyword
+  }
+  if (input.rules !== undefined) config.rules = ruleConfigs(input.rules)
+  return config
+}
+
+/** A plugin-only config file, such as rmqtt's rmqtt-p2p-messaging.toml. */
+export async function loadPluginFile (path: string): Promise<PluginConfig> {
+  const table = await readTomlFile(path)
+  return withSource(path, () => {
+    rejectUnknownKeys(table, PLUGIN_KEYS, path)
+    return pluginConfig(table)
+  })
+}

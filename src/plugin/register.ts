@@ -1,0 +1,143 @@
+/**
+ * register() and the handle it returns: the plugin's lifecycle, as rmqtt's
+ * plugins have it — installed once, switched on and off with start/stop,
+ * reporting and reloading its config in place, or immutable.
+ */
+import type { Aedes } from 'aedes'
+import { standalone } from '../cluster/standalone.js'
+import type { Cluster } from '../cluster/strategy.js'
+import { Authorization } from './authorization.js'
+import { ChannelPackets } from './channel.js'
+import { Counters, type CounterSnapshot } from './counters.js'
+import { Delivery } from './delivery.js'
+import { ConfigError, P2PError } from './errors.js'
+import { installHooks } from './hooks.js'
+import { checkHost, publishOf } from './host.js'
+import { defaultLogger, type Logger } from './log.js'
+import { loadPluginFile, OPTION_KEYS, pluginConfig, PLUGIN_KEYS, type P2POptions, type PluginConfig } from './options.js'
+import { Router } from './routing.js'
+import { Sessions } from './sessions.js'
+import { rejectUnknownKeys } from './table.js'
+import { TopicParser } from './topic.js'
+
+export interface P2PHandle {
+  /** the running config */
+  readonly config: Readonly<PluginConfig>
+  readonly immutable: boolean
+  /** false after stop(), or when registered with `startup: false` */
+  readonly running: boolean
+  /** what the plugin has done with P2P traffic since it was registered */
+  readonly counters: CounterSnapshot
+  /**
+   * New config from an object, a plugin-only TOML file, or (no argument) the
+   * `configFile` given to register(). Keys an object leaves out keep their
+   * running values. A bad config is refused (ERR_P2P_CONFIG) and the running
+   * one stays.
+   */
+  reload (source?: Partial<PluginConfig> | string): Promise<Readonly<PluginConfig>>
+  /** Routes P2P topics (again). */
+  start (): void
+  /**
+   * Stops recognising P2P topics: they are then ordinary topics, as if the
+   * plugin were not installed. Messages already queued are still delivered.
+   */
+  stop (): void
+}
+
+const REGISTERED = Symbol.for('aedes-p2p-messaging')
+
+class P2PPlugin implements P2PHandle {
+  readonly immutable: boolean
+  #config: PluginConfig
+  readonly #router: Router
+  readonly #authorization: Authorization
+  readonly #counters: Counters
+  readonly #configFile: string | undefined
+  readonly #log: Logger
+
+  constructor (broker: Aedes, config: PluginConfig, options: P2POptions, cluster: Cluster, log: Logger) {
+    this.#config = config
+    this.immutable = options.immutable === true
+    this.#configFile = options.configFile
+    this.#log = log
+    const counters = this.#counters = new Counters()
+    const authorization = this.#authorization = new Authorization(config.rules, options.authorize, log)
+    const hostForward = broker.authorizeForward
+    const delivery = new Delivery(broker, hostForward, counters, log)
+    const sessions = new Sessions(broker, cluster.indexMayLag, log)
+    const packets = new ChannelPackets(broker.id)
+    const router = this.#router = new Router(new TopicParser(config.mode, config.keyword), {
+      broker, hostPublish: publishOf(broker), authorization, sessions, delivery, cluster, packets, counters, log
+    })
+    router.running = options.startup !== false
+    installHooks(broker, { router, authorization, sessions, delivery, hostForward })
+    cluster.attach({
+      broker,
+      log,
+      pack: (target, topic, payload, qos) => packets.pack(target, topic, payload, qos),
+      arrive: (client, packet) => { delivery.arrive(client, packet) },
+      isQueued: (client, packet) => delivery.isQueued(client, packet)
+    })
+  }
+
+  get config (): Readonly<PluginConfig> { return this.#config }
+  get running (): boolean { return this.#router.running }
+  get counters (): CounterSnapshot { return this.#counters.snapshot() }
+
+  async reload (source?: Partial<PluginConfig> | string): Promise<Readonly<PluginConfig>> {
+    if (this.immutable) throw new P2PError('ERR_P2P_IMMUTABLE', 'aedes-p2p-messaging is immutable: reload refused')
+    let next: PluginConfig
+    if (source === undefined || typeof source === 'string') {
+      const path = source ?? this.#configFile
+      if (path === undefined) throw new ConfigError('reload() needs a config object or file: none was configured', 'configFile')
+      next = await loadPluginFile(path)
+    } else {
+      rejectUnknownKeys(source, PLUGIN_KEYS, 'reload')
+      next = pluginConfig(source, this.#config)
+    }
+    // synchronous from here, so a PUBLISH sees either the old config or the new one
+    this.#router.parser = new TopicParser(next.mode, next.keyword)
+    this.#authorization.rules = next.rules
+    this.#config = next
+    this.#log.info({ config: next }, 'P2P config reloaded')
+    return next
+  }
+
+  start (): void {
+    this.#router.running = true
+  }
+
+  stop (): void {
+    if (this.immutable) throw new P2PError('ERR_P2P_IMMUTABLE', 'aedes-p2p-messaging is immutable: stop refused')
+    this.#router.running = false
+  }
+}
+
+/**
+ * Installs P2P messaging into an Aedes broker, composing with the hooks it
+ * already has. Rejects with ERR_P2P_ALREADY_REGISTERED if the broker has it,
+ * ERR_P2P_NOT_AEDES or ERR_P2P_AEDES_VERSION for a broker it cannot serve,
+ * and ERR_P2P_CONFIG for a bad option.
+ */
+export async function register (aedes: Aedes, options: P2POptions = {}): Promise<P2PHandle> {
+  const broker = checkHost(aedes)
+  const marked = broker as unknown as Record<symbol, unknown>
+  const refuseTwice = (): void => {
+    if (marked[REGISTERED] !== undefined) throw new P2PError('ERR_P2P_ALREADY_REGISTERED', 'aedes-p2p-messaging is already registered on this broker')
+  }
+  refuseTwice()
+  rejectUnknownKeys(options as Record<string, unknown>, OPTION_KEYS, 'register() options')
+  const { configFile, authorize, cluster, logger, ...inline } = options
+  if (authorize !== undefined && typeof authorize !== 'function') throw new ConfigError('authorize must be a function', 'authorize')
+  const strategy = cluster ?? standalone()
+  if (typeof strategy.attach !== 'function' || typeof strategy.elsewhere !== 'function') {
+    throw new ConfigError('cluster must be a strategy such as standalone() or emitterCluster()', 'cluster')
+  }
+  const base = configFile === undefined ? undefined : await loadPluginFile(configFile)
+  const config = pluginConfig(inline, base)
+  // checked again after the await: two concurrent register() calls must not both install
+  refuseTwice()
+  const plugin = new P2PPlugin(broker, config, options, strategy, logger ?? defaultLogger())
+  marked[REGISTERED] = plugin
+  return plugin
+}

@@ -1,0 +1,55 @@
+/**
+ * Which targets have a persistent session to queue in. A client with one
+ * holds a subscription to its own channel in the persistence, stored beside
+ * its other subscriptions: restored, cleaned and shared between nodes exactly
+ * like them, so the plugin keeps no session table of its own.
+ */
+import type { Aedes, Client } from 'aedes'
+import { CHANNEL_QOS, channelOf } from './channel.js'
+import { addSubscription, subscriptionsByTopic, subscriptionsOf, type StoredSubscription } from './host.js'
+import type { Logger } from './log.js'
+
+export class Sessions {
+  readonly #broker: Aedes
+  readonly #indexMayLag: boolean
+  readonly #log: Logger
+
+  constructor (broker: Aedes, indexMayLag: boolean, log: Logger) {
+    this.#broker = broker
+    this.#indexMayLag = indexMayLag
+    this.#log = log
+  }
+
+  /**
+   * Records that a client has a persistent session. Awaited before its
+   * CONNACK, so a sender on any node finds the session from the moment the
+   * client is told it is connected, however soon it leaves again.
+   */
+  async mark (client: Client): Promise<void> {
+    try {
+      await addSubscription(this.#broker, client.id, channelOf(client.id), CHANNEL_QOS)
+    } catch (err) {
+      this.#log.error({ err, clientId: client.id }, 'cannot record P2P session')
+    }
+  }
+
+  /**
+   * The target's channel subscription, if it has a persistent session. A
+   * target connected here with one has it by definition, and its record may
+   * still be on its way into the store; otherwise the store is asked.
+   */
+  async find (target: string, connectedHere: boolean): Promise<StoredSubscription | null> {
+    const topic = channelOf(target)
+    if (connectedHere) return { clientId: target, topic, qos: CHANNEL_QOS }
+    for (const sub of await subscriptionsByTopic(this.#broker, topic)) {
+      // `#` subscribers match the channel too; only the target's own subscription counts
+      if (sub.clientId === target && sub.topic === topic) return sub
+    }
+    if (!this.#indexMayLag) return null
+    // The topic index is each node's copy, updated by broadcast after the
+    // subscription is written; a session opened a moment ago on another node
+    // may not be in it yet. The client's own record in the store is not late.
+    const own = await subscriptionsOf(this.#broker, target)
+    return own.some((sub) => sub.topic === topic) ? { clientId: target, topic, qos: CHANNEL_QOS } : null
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * The moment a client connects to a node of a cluster (docs/behaviour.md §5): its channel
+ * must be subscribed before it is told it is connected. Two brokers in this
+ * process share one emitter and one persistence, as nodes share Redis; the
+ * emitter takes its time to subscribe, as Redis does.
+ */
+import assert from 'node:assert/strict'
+import { after, describe, it } from 'node:test'
+import type { AedesOptions } from 'aedes'
+import { emitterCluster } from '../../src/index.js'
+import { startBroker, type TestBroker } from '../helpers/broker.js'
+import { fence, inbox, waitFor } from '../helpers/messages.js'
+
+type Listener = (packet: unknown, cb: () => void) => void
+interface SharedEmitter { on (topic: string, listener: Listener, done?: () => void): void }
+
+/** The same emitter, with subscriptions that take effect `ms` later (or never). */
+function slowToSubscribe (mq: SharedEmitter, ms: number | 'never'): SharedEmitter {
+  const slow = Object.create(mq) as SharedEmitter
+  slow.on = (topic, listener, done) => {
+    if (ms === 'never') return
+    setTimeout(() => { mq.on(topic, listener, done) }, ms)
+  }
+  return slow
+}
+
+const brokers: TestBroker[] = []
+after(async () => { await Promise.all(brokers.map(async (b) => b.close())) })
+
+type Persistence = Record<string, unknown> & { cleanSubscriptions (client: { id: string }): Promise<unknown> }
+
+/**
+ * The same persistence, calling `meanwhile` and then taking `ms` for a clean
+ * client's connect step that comes after authentication and before the
+ * CONNACK: that holds a client between the two for as long as the test needs.
+ */
+function slowBeforeConnack (persistence: Persistence, ms: number, meanwhile: () => Promise<void>): Persistence {
+  const slowClean = async (client: { id: string }): Promise<unknown> => {
+    await meanwhile()
+    await new Promise((resolve) => setTimeout(resolve, ms))
+    return persistence.cleanSubscriptions(client)
+  }
+  return new Proxy(persistence, {
+    get (target, key) {
+      if (key === 'cleanSubscriptions') return slowClean
+      const value = Reflect.get(target, key, target) as unknown
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value
+    }
+  })
+}
+
+/** The same persistence, taking `ms` to store subscriptions. */
+function slowToRecord (persistence: Persistence, ms: number): Persistence {
+  return new Proxy(persistence, {
+    get (target, key) {
+      const value = Reflect.get(target, key, target) as unknown
+      if (typeof value !== 'function') return value
+      const bound = (value as (...args: unknown[]) => unknown).bind(target)
+      if (key !== 'addSubscriptions') return bound
+      return async (...args: unknown[]) => {
+        await new Promise((resolve) => setTimeout(resolve, ms))
+        return bound(...args)
+      }
+    }
+  })
+}
+
+async function nodes (subscribeDelay: number | 'never', persistence = (p: Persistence): Persistence => p): Promise<[TestBroker, TestBroker]> {
+  const first = await startBroker({ plugin: { cluster: emitterCluster() } })
+  brokers.push(first)
+  const shared = first.broker as unknown as { mq: SharedEmitter, persistence: Persistence }
+  const second = await startBroker({
+    plugin: { cluster: emitterCluster() },
+    aedes: { mq: slowToSubscribe(shared.mq, subscribeDelay) as unknown as AedesOptions['mq'], persistence: persistence(shared.persistence) }
+  })
+  brokers.push(second)
+  return [first, second]
+}
+
+describe('connecting to a cluster node', () => {
+  it('reaches a client from another node as soon as it has its CONNACK', async () => {
+    const [node1, node2] = await nodes(100)
+    const alice = await node1.connect('cc-alice')
+    const { client: bob, got } = await node2.connectCollecting('cc-bob')
+    // sent the moment bob is told it is connected, through the shared emitter
+    await alice.publishAsync('p2p/cc-bob/now', 'first', { qos: 0 })
+    const [message] = await waitFor(got, 1, 2000)
+    assert.equal(message?.topic, 'now')
+    assert.equal(message?.payload.toString(), 'first')
+    await bob.endAsync()
+  })
+
+  it('holds a message that arrives between authentication and CONNACK, and writes it once, after the CONNACK', async () => {
+    const sender: { client?: Awaited<ReturnType<TestBroker['connect']>> } = {}
+    const sent: string[] = []
+    const [node1, node2] = await nodes(0, (p) => slowBeforeConnack(p, 300, async () => {
+      // bob's channel is subscribed by now: the cluster strategy answers authentication only after that
+      if (sender.client === undefined) return
+      sent.push('early')
+      await sender.client.publishAsync('p2p/cc-held/early', 'before the CONNACK', { qos: 1 })
+    }))
+    const alice = sender.client = await node1.connect('cc-alice-3')
+    const { client: bob, got } = await node2.connectCollecting('cc-held')
+    assert.deepEqual(sent, ['early'], 'the message was sent while bob waited for its CONNACK')
+    await alice.publishAsync('p2p/cc-held/late', 'after', { qos: 1 })
+    await waitFor(got, 2)
+    assert.deepEqual((await fence(alice, bob, got)).map((m) => m.topic), ['early', 'late'], 'in order, once each')
+    await bob.endAsync()
+  })
+
+  it('queues for a persistent session that leaves right after its first CONNACK, however slow the store', async () => {
+    // the session's record takes 200 ms to land in the store: long after the CONNACK, unless the CONNACK waits for it
+    const [node1, node2] = await nodes(0, (p) => slowToRecord(p, 200))
+    const alice = await node1.connect('cc-alice-4')
+    const first = await node2.connectCollecting('cc-fleeting', { clean: false })
+    assert.equal(first.sessionPresent, false)
+    await first.client.endAsync()
+    await alice.publishAsync('p2p/cc-fleeting/x', 'kept', { qos: 1 })
+    const again = await node2.connectCollecting('cc-fleeting', { clean: false })
+    await waitFor(again.got, 1)
+    assert.equal(again.got[0]?.payload.toString(), 'kept')
+    await again.client.endAsync()
+  })
+
+  it('still lets a client connect and message locally when the emitter cannot subscribe', async () => {
+    const [, node2] = await nodes('never')
+    const started = Date.now()
+    const bob = await node2.connect('cc-bob-2')
+    const carol = await node2.connect('cc-carol-2')
+    assert.ok(Date.now() - started < 3000, 'connects after a bounded wait')
+    const got = inbox(bob)
+    await carol.publishAsync('p2p/cc-bob-2/local', 'hi', { qos: 1 })
+    await waitFor(got, 1)
+    assert.equal(got[0]?.payload.toString(), 'hi')
+  })
+})

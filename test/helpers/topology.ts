@@ -1,0 +1,147 @@
+/**
+ * The topologies the P2P behaviour suite runs on, the way mqemitter's
+ * abstractTest serves every backend: one broker; two in-process brokers
+ * sharing an emitter and a persistence; two nodes on a real Redis. Senders
+ * connect to one node and targets to the other, so every message that can
+ * cross nodes does.
+ */
+import { afterEach } from 'node:test'
+import type { Aedes, AedesOptions } from 'aedes'
+import { Redis } from 'ioredis'
+import { startRedis, type TestRedis } from '../../harness/redis.js'
+import { redisNode } from '../../src/cluster/redis.js'
+import { emitterCluster, type CounterSnapshot, type P2POptions } from '../../src/index.js'
+import { destroyPersistence } from '../../src/plugin/host.js'
+import { captureLog, startBroker, type LogLine, type TestBroker } from './broker.js'
+
+export interface NodeOptions {
+  plugin?: P2POptions
+  /** runs on every node before register(), to install the user's own hooks first */
+  setup?: (broker: Aedes) => void
+}
+
+export interface Nodes {
+  /** where senders connect */
+  sender: TestBroker
+  /** where targets connect; the sender's node when there is one node */
+  target: TestBroker
+  all: TestBroker[]
+  /** every node's counters, added up */
+  counters (): CounterSnapshot
+  /** every node's log */
+  logLines (): LogLine[]
+  close (): Promise<void>
+}
+
+export interface Topology {
+  readonly name: string
+  /**
+   * One broker holds every client, so a target not connected to it is
+   * connected nowhere: a message to it counts as no_session (or queued),
+   * where a cluster node forwards it (counted forwarded).
+   */
+  readonly alone: boolean
+  /** before the suite, e.g. start a Redis server */
+  prepare (): Promise<void>
+  /** after the suite */
+  dispose (): Promise<void>
+  start (opts?: NodeOptions): Promise<Nodes>
+}
+
+function nodes (all: TestBroker[], after: () => Promise<void> = async () => {}): Nodes {
+  const [sender, target] = [all[0] as TestBroker, all[all.length - 1] as TestBroker]
+  return {
+    sender,
+    target,
+    all,
+    counters () {
+      const sum: CounterSnapshot = { received: 0, delivered: 0, queued: 0, forwarded: 0, dropped: { malformed: 0, no_session: 0, refused: 0 } }
+      for (const { plugin } of all) {
+        const c = plugin.counters
+        sum.received += c.received
+        sum.delivered += c.delivered
+        sum.queued += c.queued
+        sum.forwarded += c.forwarded
+        for (const reason of Object.keys(sum.dropped) as Array<keyof CounterSnapshot['dropped']>) sum.dropped[reason] += c.dropped[reason]
+      }
+      return sum
+    },
+    logLines: () => all.flatMap((b) => b.log.lines),
+    async close () {
+      await Promise.all(all.map(async (b) => b.close()))
+      await after()
+    }
+  }
+}
+
+export const oneBroker: Topology = {
+  name: 'one in-memory broker',
+  alone: true,
+  async prepare () {},
+  async dispose () {},
+  async start (opts = {}) {
+    return nodes([await startBroker(opts)])
+  }
+}
+
+export const twoBrokersSharingAnEmitter: Topology = {
+  name: 'two in-process brokers sharing an emitter',
+  alone: false,
+  async prepare () {},
+  async dispose () {},
+  async start (opts = {}) {
+    const first = await startBroker({ ...opts, plugin: { ...opts.plugin, cluster: emitterCluster() } })
+    const shared = first.broker as unknown as Required<Pick<AedesOptions, 'mq' | 'persistence'>>
+    const second = await startBroker({
+      ...opts,
+      plugin: { ...opts.plugin, cluster: emitterCluster() },
+      aedes: { mq: shared.mq, persistence: shared.persistence }
+    })
+    return nodes([first, second])
+  }
+}
+
+export function twoNodesOnRedis (): Topology {
+  let redis: TestRedis | undefined
+  const url = (): string => {
+    if (redis === undefined) throw new Error('prepare() starts the Redis server first')
+    return redis.url
+  }
+  return {
+    name: 'two nodes on a real Redis',
+    alone: false,
+    async prepare () { redis = await startRedis({ durable: false }) },
+    async dispose () { await redis?.stop() },
+    async start (opts = {}) {
+      const node = async (): Promise<TestBroker> => {
+        const parts = redisNode(url(), captureLog())
+        return startBroker({
+          ...opts,
+          plugin: { ...opts.plugin, cluster: parts.cluster },
+          aedes: { mq: parts.mq, persistence: parts.persistence },
+          teardown: destroyPersistence
+        })
+      }
+      const all = [await node(), await node()]
+      // every test starts from an empty Redis: client ids are reused from test to test
+      return nodes(all, async () => {
+        const redisClient = new Redis(url())
+        await redisClient.flushall()
+        await redisClient.quit()
+      })
+    }
+  }
+}
+
+/** For a suite: fresh nodes per test, closed after it. */
+export function nodesPerTest (topology: Topology): (opts?: NodeOptions) => Promise<Nodes> {
+  let current: Nodes | undefined
+  afterEach(async () => {
+    await current?.close()
+    current = undefined
+  })
+  return async (opts) => {
+    current = await topology.start(opts)
+    return current
+  }
+}

@@ -1,0 +1,193 @@
+/** Topic forms and delivery to the one target (docs/behaviour.md §1–2). */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { fence, inbox, until, waitFor } from '../helpers/messages.js'
+import { nodesPerTest, type Topology } from '../helpers/topology.js'
+
+export function delivery (topology: Topology): void {
+  describe('delivery to the target', () => {
+    const start = nodesPerTest(topology)
+
+    it('delivers p2p/{id}/{topic} to the target on the delivered topic, with no subscription', async () => {
+      const t = await start()
+      const alice = await t.sender.connect('alice')
+      const bob = await t.target.connect('bob')
+      const got = inbox(bob)
+      await alice.publishAsync('p2p/bob/chat/room', 'hello', { qos: 1 })
+      const [m] = await waitFor(got, 1)
+      assert.equal(m?.topic, 'chat/room')
+      assert.equal(m?.payload.toString(), 'hello')
+    })
+
+    it('keeps the payload byte for byte', async () => {
+      const t = await start()
+      const alice = await t.sender.connect('alice')
+      const bob = await t.target.connect('bob')
+      const got = inbox(bob)
+      const payload = Buffer.from([0, 1, 2, 255, 254, 0, 10, 13, 0x80])
+      await alice.publishAsync('p2p/bob/bin', payload, { qos: 1 })
+      await alice.publishAsync('p2p/bob/empty', Buffer.alloc(0), { qos: 1 })
+      await waitFor(got, 2)
+      assert.deepEqual(got[0]?.payload, payload)
+      assert.equal(got[1]?.payload.length, 0)
+    })
+
+    it('delivers {topic}/p2p/{id} in suffix mode', async () => {
+      const t = await start({ plugin: { mode: 'suffix' } })
+      const alice = await t.sender.connect('alice')
+      const bob = await t.target.connect('bob')
+      const got = inbox(bob)
+      await alice.publishAsync('chat/room/p2p/bob', 'hi', { qos: 1 })
+      const [m] = await waitFor(got, 1)
+      assert.equal(m?.topic, 'chat/room')
+    })
+
+    it('accepts both forms in both mode, trying the prefix form first', async () => {
+      const t = await start({ plugin: { mode: 'both' } })
+      const alice = await t.sender.connect('alice')
+      const bob = await t.target.connect('bob')
+      const carol = await t.target.connect('carol')
+      const toBob = inbox(bob)
+      const toCarol = inbox(carol)
+      await alice.publishAsync('p2p/bob/a', '1', { qos: 1 })
+      await alice.publishAsync('b/p2p/bob', '2', { qos: 1 })
+      await alice.publishAsync('p2p/bob/x/p2p/carol', '3', { qos: 1 })
+      await waitFor(toBob, 3)
+      assert.deepEqual(toBob.map((m) => m.topic), ['a', 'b', 'x/p2p/carol'])
+      assert.deepEqual(await fence(alice, carol, toCarol), [])
+    })
+
+    it('routes only the first match: p2p/B/p2p/C/x goes to B on p2p/C/x', async () => {
+      const t = await start()
+      const alice = await t.sender.connect('alice')
+      const bob = await t.target.connect('bob')
+      const carol = await t.target.connect('carol')
+      const toBob = inbox(bob)
+      const toCarol = inbox(carol)
+      await alice.publishAsync('p2p/bob/p2p/carol/x', 'm', { qos: 1 })
+      await waitFor(toBob, 1)
+      assert.equal(toBob[0]?.topic, 'p2p/carol/x')
+      assert.deepEqual(await fence(alice, carol, toCarol), [])
+    })
+
+    it('delivers a retained P2P publish with retain 0 and never stores it', async () => {
+      const t = await start()
+      const alice = await t.sender.connect('alice')
+      const bob = await t.target.connect('bob')
+      const got = inbox(bob)
+      await alice.publishAsync('p2p/bob/state', 'on', { qos: 1, retain: true })
+      await waitFor(got, 1)
+      assert.equal(got[0]?.retain, false)
+      for (const [i, node] of t.all.entries()) {
+        // a retained copy would arrive with the SUBACK, before the fence
+        const late = await node.connect(`late${i}`)
+        const lateGot = inbox(late)
+        await late.subscribeAsync(['state', 'p2p/#', '#'], { qos: 1 })
+        assert.deepEqual(await fence(alice, late, lateGot, `fence${i}`), [])
+      }
+    })
+
+    it('lets a client send to itself', async () => {
+      const t = await start()
+      const alice = await t.sender.connect('alice')
+      const got = inbox(alice)
+      await alice.publishAsync('p2p/alice/note', 'to self', { qos: 1 })
+      const [m] = await waitFor(got, 1)
+      assert.equal(m?.topic, 'note')
+    })
+
+    it('keeps messages from one sender in order', async () => {
+      const t = await start()
+      const alice = await t.sender.connect('alice')
+      const bob = await t.target.connect('bob')
+      const got = inbox(bob)
+      const sent = Array.from({ length: 200 }, (_, i) => String(i))
+      await Promise.all(sent.map(async (p) => alice.publishAsync('p2p/bob/seq', p, { qos: 1 })))
+      await waitFor(got, sent.length)
+      assert.deepEqual(got.map((m) => m.payload.toString()), sent)
+    })
+
+    it('delivers a will published to a P2P topic', async () => {
+      const t = await start()
+      const bob = await t.target.connect('bob')
+      const got = inbox(bob)
+      const alice = await t.sender.connect('alice', { will: { topic: 'p2p/bob/gone', payload: Buffer.from('alice left'), qos: 1, retain: false } })
+      alice.stream.destroy()
+      const [m] = await waitFor(got, 1)
+      assert.equal(m?.topic, 'gone')
+      assert.equal(m?.payload.toString(), 'alice left')
+    })
+
+    it('routes P2P topics published by server code', async () => {
+      const t = await start()
+      const bob = await t.target.connect('bob')
+      const got = inbox(bob)
+      t.sender.broker.publish({ cmd: 'publish', topic: 'p2p/bob/server', payload: Buffer.from('hi'), qos: 1, retain: false, dup: false }, () => {})
+      const [m] = await waitFor(got, 1)
+      assert.equal(m?.topic, 'server')
+    })
+
+    it('leaves ordinary publish/subscribe as it was', async () => {
+      const t = await start()
+      const alice = await t.sender.connect('alice')
+      const bob = await t.target.connect('bob')
+      await bob.subscribeAsync(['sensors/+', 'p2p/x'], { qos: 1 })
+      const got = inbox(bob)
+      await alice.publishAsync('sensors/t', '21', { qos: 1 })
+      await alice.publishAsync('p2p/x', 'two levels are ordinary', { qos: 1 })
+      await waitFor(got, 2)
+      assert.deepEqual(got.map((m) => m.topic), ['sensors/t', 'p2p/x'])
+    })
+  })
+
+  describe('malformed and undeliverable', () => {
+    const start = nodesPerTest(topology)
+
+    for (const topic of ['p2p//x', 'p2p/bob/']) {
+      it(`rejects ${topic}: delivered to nobody, counted, warned once with the sender's id`, async () => {
+        const t = await start()
+        const alice = await t.sender.connect('alice')
+        for (const [i, node] of t.all.entries()) {
+          const eve = await node.connect(`eve${i}`)
+          await eve.subscribeAsync('#', { qos: 1 })
+          const got = inbox(eve)
+          await alice.publishAsync(topic, 'm', { qos: 1 })
+          assert.deepEqual(await fence(alice, eve, got, `fence${i}`), [])
+        }
+        await until(() => t.counters().dropped.malformed === t.all.length, 5000, 'malformed counted')
+        const warns = t.logLines().filter((l) => l.level === 'warn')
+        assert.equal(warns.length, t.all.length, 'once per publish')
+        assert.ok(warns.every((w) => (w.obj as { clientId: string }).clientId === 'alice'))
+        assert.ok(alice.connected)
+      })
+    }
+
+    for (const qos of [0, 1, 2] as const) {
+      it(`drops a QoS ${qos} message to an unknown client, and the sender's flow completes`, async () => {
+        const t = await start()
+        const alice = await t.sender.connect('alice')
+        await alice.publishAsync('p2p/nobody/x', 'm', { qos })
+        await alice.publishAsync('still/here', 'm', { qos: 1 })
+        assert.ok(alice.connected)
+        // a cluster node cannot tell whether another node holds the target: it forwards
+        await until(() => t.counters().dropped.no_session + t.counters().forwarded > 0, 5000, 'the message counted')
+        const c = t.counters()
+        assert.equal(topology.alone ? c.dropped.no_session : c.forwarded, 1)
+        assert.equal(c.delivered, 0)
+      })
+    }
+
+    it('drops a message to a client that left without a persistent session', async () => {
+      const t = await start()
+      const alice = await t.sender.connect('alice')
+      const bob = await t.target.connect('bob', { clean: true })
+      await bob.endAsync()
+      await alice.publishAsync('p2p/bob/x', 'm', { qos: 1 })
+      await until(() => t.counters().dropped.no_session + t.counters().forwarded > 0, 5000, 'the message counted')
+      const c = t.counters()
+      assert.equal(topology.alone ? c.dropped.no_session : c.forwarded, 1)
+      const again = await t.target.connectCollecting('bob', { clean: false })
+      assert.deepEqual(await fence(alice, again.client, again.got), [])
+    })
+  })
+}

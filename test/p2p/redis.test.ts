@@ -1,0 +1,4 @@
+import { twoNodesOnRedis } from '../helpers/topology.js'
+import { p2pSuite } from './suite.js'
+
+p2pSuite(twoNodesOnRedis())

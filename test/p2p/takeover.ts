@@ -1,0 +1,53 @@
+/** A client id that connects again takes the session over (docs/behaviour.md §2). */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import type { MqttClient } from 'mqtt'
+import { fence, inbox, until, waitFor } from '../helpers/messages.js'
+import { nodesPerTest, type Topology } from '../helpers/topology.js'
+
+function closed (client: MqttClient): Promise<void> {
+  return new Promise((resolve) => { client.once('close', () => { resolve() }) })
+}
+
+export function takeover (topology: Topology): void {
+  describe('session takeover', () => {
+    const start = nodesPerTest(topology)
+
+    for (const where of ['the same node', 'the sender\'s node'] as const) {
+      it(`sends new messages to the new connection once it has its CONNACK, taken over on ${where}`, async () => {
+        const t = await start()
+        const alice = await t.sender.connect('alice')
+        const first = await t.target.connect('bob')
+        const firstGot = inbox(first)
+        const firstClosed = closed(first)
+        const second = await (where === 'the same node' ? t.target : t.sender).connect('bob')
+        const secondGot = inbox(second)
+        // sent before the old connection is seen to close: it must not get it in the meantime
+        await alice.publishAsync('p2p/bob/after', 'm', { qos: 1 })
+        await waitFor(secondGot, 1)
+        await firstClosed
+        assert.equal(firstGot.length, 0, 'nothing reached the old connection before it closed')
+        assert.equal((await fence(alice, second, secondGot)).length, 1, 'the new connection got it once')
+        await until(() => t.counters().delivered > 0, 5000, 'the delivery counted')
+        assert.equal(t.counters().delivered, 1)
+      })
+    }
+
+    it('delivers a persistent session\'s queue to the connection that took it over', async () => {
+      const t = await start()
+      const alice = await t.sender.connect('alice')
+      const first = await t.target.connect('bob', { clean: false })
+      await first.endAsync()
+      await alice.publishAsync('p2p/bob/q', 'queued', { qos: 1 })
+      const second = await t.target.connectCollecting('bob', { clean: false })
+      const third = await t.target.connectCollecting('bob', { clean: false })
+      await alice.publishAsync('p2p/bob/q', 'live', { qos: 1 })
+      await waitFor(third.got, 1)
+      const atThird = (await fence(alice, third.client, third.got)).map((m) => m.payload.toString())
+      const atSecond = second.got.map((m) => m.payload.toString())
+      assert.ok(atThird.includes('live'), 'new messages go to the newest connection')
+      assert.ok([...atSecond, ...atThird].includes('queued'), 'the queued message reached one of them')
+      assert.ok(!atSecond.includes('live'))
+    })
+  })
+}
