@@ -2,7 +2,7 @@
  * The broker under test, in its own process: Aedes on a loopback port, with
  * or without the plugin and nothing else, so the two differ only by it.
  *
- *   node --expose-gc dist/bench/broker.js [--plugin]
+ *   node --expose-gc build/bench/broker.js [--plugin]
  *
  * Tells its parent the port over IPC; answers `gc` with the heap in use
  * after a full collection, so that memory is read once garbage is gone.

@@ -10,8 +10,10 @@
  */
 import { startCli, type RunningCli } from '../harness/cli.js'
 import { startRedis, type TestRedis } from '../harness/redis.js'
-import { Pairs, round, type TrafficOptions } from './load.js'
-import { pooled, runTogether, startAll, startIdle, type MeasuredRun } from './scenario.js'
+import { Pairs, type TrafficOptions } from './load.js'
+import type { MeasuredRun } from './results.js'
+import { runTogether, startAll, startIdle } from './scenario.js'
+import { pooled, round } from './stats.js'
 
 export interface ClusterSide extends MeasuredRun {
   /** node 3's CPU seconds over node 2's */

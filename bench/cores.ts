@@ -8,8 +8,12 @@
 import { execFileSync } from 'node:child_process'
 import { availableParallelism } from 'node:os'
 
-const TASKSET = onPath('taskset') ? 'taskset' : undefined
 const CORES = availableParallelism()
+
+// Asked on first use and remembered, not at import: loading a bench module
+// (the reports' tests do) must not start a process.
+let hasTaskset: boolean | undefined
+const taskset = (): boolean => (hasTaskset ??= onPath('taskset'))
 
 /** Whether `command --version` runs. */
 export function onPath (command: string): boolean {
@@ -29,14 +33,14 @@ export interface Placement {
 }
 
 /** null when pinning is not possible here */
-export const placement: Placement | null = TASKSET === undefined || CORES < 2
-  ? null
-  : { driver: '0', brokers: String(CORES - 1) }
+export function findPlacement (): Placement | null {
+  return !taskset() || CORES < 2 ? null : { driver: '0', brokers: String(CORES - 1) }
+}
 
 /** Moves a running process, all its threads, onto `cores` (a taskset list). */
 export function pin (pid: number, cores: string): void {
-  if (TASKSET === undefined) return
-  execFileSync(TASKSET, ['--all-tasks', '--cpu-list', '--pid', cores, String(pid)], { stdio: 'ignore' })
+  if (!taskset()) return
+  execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', cores, String(pid)], { stdio: 'ignore' })
 }
 
 /** Every core: undoes pin(). */
@@ -47,6 +51,6 @@ export const ALL_CORES = `0-${CORES - 1}`
  * execs Node with the IPC channel intact, so no thread ever runs elsewhere.
  */
 export function forkOn (cores: string | undefined, execArgv: string[]): { execPath: string, execArgv: string[] } {
-  if (cores === undefined || TASKSET === undefined) return { execPath: process.execPath, execArgv }
-  return { execPath: TASKSET, execArgv: ['--cpu-list', cores, process.execPath, ...execArgv] }
+  if (cores === undefined || !taskset()) return { execPath: process.execPath, execArgv }
+  return { execPath: 'taskset', execArgv: ['--cpu-list', cores, process.execPath, ...execArgv] }
 }

@@ -10,9 +10,9 @@
  * keep one process's luck out of it, as in the throughput part.
  */
 import { Pairs, type Route, type TrafficOptions } from './load.js'
-import type { IdleResult, MemoryResult } from './results.js'
-import { pooled, runTogether, startAll, startBenchBroker, startIdle, type BenchBroker, type MeasuredRun } from './scenario.js'
-import { median, spread } from './stats.js'
+import type { IdleResult, MeasuredRun, MemoryResult } from './results.js'
+import { runTogether, startAll, startBenchBroker, startIdle, type BenchBroker } from './scenario.js'
+import { median, pooled, spread } from './stats.js'
 
 export interface CrowdSettings {
   idleClients: number

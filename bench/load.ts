@@ -5,6 +5,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import mqtt, { type MqttClient } from 'mqtt'
+import { round } from './stats.js'
 
 export type Route = 'pubsub' | 'p2p'
 
@@ -179,9 +180,4 @@ export class Pairs {
 
 function sleep (ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-export function round (value: number, digits: number): number {
-  const scale = 10 ** digits
-  return Math.round(value * scale) / scale
 }

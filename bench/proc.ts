@@ -5,8 +5,10 @@
 import { execFileSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 
-// utime and stime are in clock ticks; 100 on every Linux we know, but ask
-const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
+// utime and stime are in clock ticks; 100 on every Linux we know, but ask:
+// once, when first needed, since loading a bench module must start no process
+let ticks: number | undefined
+const ticksPerSecond = (): number => (ticks ??= Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100)
 const RUNTIME = /^se\.sum_exec_runtime\s*:\s*([\d.]+)$/m
 
 /**
@@ -21,7 +23,7 @@ export function cpuSeconds (pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   // the command name may hold spaces; fields are counted after its closing paren
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / TICKS
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond()
 }
 
 // Threads that have ended take their runtime with them; a broker's threads

@@ -1,8 +1,15 @@
 /** The shape of a benchmark run's results, as written to JSON. */
 import type { ClusterRun } from './cluster.js'
-import type { Route, TrafficOptions } from './load.js'
-import type { MeasuredRun } from './scenario.js'
+import type { Route, TrafficOptions, TrafficResult } from './load.js'
 import type { TopicParseResult } from './topic-parse.js'
+
+/** One run of traffic, with the CPU the processes under test used during it. */
+export interface MeasuredRun extends TrafficResult {
+  /** CPU seconds each measured process used during the run, in the order given */
+  cpuSeconds: number[]
+  /** messages received per CPU second of the first process */
+  perCpuSecond: number
+}
 
 export type Variant = 'plain' | 'control' | 'plugin' | 'p2p'
 export const VARIANTS: Record<Variant, string> = {

@@ -19,13 +19,14 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { cpus } from 'node:os'
 import { parseArgs } from 'node:util'
 import { clusterBench } from './cluster.js'
-import { ALL_CORES, onPath, pin, placement } from './cores.js'
+import { ALL_CORES, onPath, pin, findPlacement } from './cores.js'
 import { crowd } from './crowd.js'
 import { openFileLimit } from './proc.js'
 import type { TrafficOptions } from './load.js'
 import { chart, markdown } from './report.js'
 import type { Results } from './results.js'
-import { ratios, throughput } from './throughput.js'
+import { ratios } from './ratios.js'
+import { throughput } from './throughput.js'
 import { topicParsing } from './topic-parse.js'
 
 const PARTS = ['parsing', 'throughput', 'idle', 'cluster'] as const
@@ -89,6 +90,7 @@ const QOS_LEVELS = [0, 1] as const
 
 // The load generator (this process) keeps to its own core while brokers are
 // compared; the cluster's nodes and Redis are placed by the scheduler.
+const placement = findPlacement()
 if (placement !== null) pin(process.pid, placement.driver)
 const cores = placement?.brokers
 const parsing = wanted('parsing') ? topicParsing(flags.long ? 20_000_000 : 2_000_000) : []
@@ -144,6 +146,7 @@ const results: Results = {
   cluster,
   topicParsing: parsing
 }
+// this file runs as build/bench/run.js; the results belong in the source tree
 const dir = new URL('../../bench/results/', import.meta.url)
 await mkdir(dir, { recursive: true })
 await writeFile(new URL(`${mode}.json`, dir), JSON.stringify(results, null, 2) + '\n')

@@ -9,8 +9,10 @@ import { fileURLToPath } from 'node:url'
 import type { BrokerReady, Collected } from './broker.js'
 import { forkOn } from './cores.js'
 import type { IdleRequest } from './idle.js'
-import { round, type Pairs, type TrafficOptions, type TrafficResult } from './load.js'
+import type { Pairs, TrafficOptions } from './load.js'
 import { cpuSeconds, rssBytes } from './proc.js'
+import type { MeasuredRun } from './results.js'
+import { round } from './stats.js'
 
 const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url))
 
@@ -96,13 +98,6 @@ async function stopChild (child: ChildProcess): Promise<void> {
   await exited
 }
 
-export interface MeasuredRun extends TrafficResult {
-  /** CPU seconds each measured process used during the run, in the order given */
-  cpuSeconds: number[]
-  /** messages received per CPU second of the first process */
-  perCpuSecond: number
-}
-
 /**
  * Starts several things at once. Settled, not all: when one fails, the ones
  * that did start are stopped before the error is thrown, and none is left
@@ -144,29 +139,4 @@ export async function measure (pids: number[], clients: Pairs, options: TrafficO
   const result = await clients.run(options, () => { before = pids.map(cpuSeconds) })
   const used = pids.map((pid, i) => round(cpuSeconds(pid) - (before[i] as number), 4))
   return { ...result, cpuSeconds: used, perCpuSecond: Math.round(result.received / (used[0] as number)) }
-}
-
-/**
- * Several runs taken as one: messages over CPU seconds, each summed, which
- * weighs a run by its length; latency is the median run's.
- */
-export function pooled (runs: MeasuredRun[]): MeasuredRun {
-  const sum = (get: (run: MeasuredRun) => number): number => runs.reduce((total, run) => total + get(run), 0)
-  const received = sum((run) => run.received)
-  const seconds = sum((run) => run.seconds)
-  const cpu = runs[0]?.cpuSeconds.map((_, i) => sum((run) => run.cpuSeconds[i] as number)) ?? []
-  const byLatency = [...runs].sort((a, b) => a.latencyMs.p50 - b.latencyMs.p50)
-  const middle = byLatency[Math.floor(runs.length / 2)]
-  if (middle === undefined) throw new Error('no runs to pool')
-  return {
-    sent: sum((run) => run.sent),
-    received,
-    lost: sum((run) => run.lost),
-    duplicates: sum((run) => run.duplicates),
-    seconds: round(seconds, 3),
-    messagesPerSecond: Math.round(received / seconds),
-    latencyMs: middle.latencyMs,
-    cpuSeconds: cpu.map((c) => round(c, 4)),
-    perCpuSecond: Math.round(received / (cpu[0] as number))
-  }
 }

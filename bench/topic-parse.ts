@@ -4,7 +4,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import { TopicParser, type Mode } from '../src/plugin/topic.js'
-import { round } from './load.js'
+import { round } from './stats.js'
 
 export interface TopicParseResult { mode: Mode, kind: string, topic: string, nsPerTopic: number }
 

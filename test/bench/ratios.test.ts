@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { readdirSync } from 'node:fs'
 import { describe, it } from 'node:test'
-import type { ThroughputCell, Variant } from '../../bench/results.js'
-import type { MeasuredRun } from '../../bench/scenario.js'
+import { ratios } from '../../bench/ratios.js'
 import { verdict } from '../../bench/report.js'
-import { ratios } from '../../bench/throughput.js'
+import type { MeasuredRun, ThroughputCell, Variant } from '../../bench/results.js'
 
 // a round that received `perCpuSecond` messages in one broker CPU-second
 function run (perCpuSecond: number): MeasuredRun {
@@ -77,5 +78,38 @@ describe('benchmark verdicts', () => {
     assert.equal(verdict(spread([0.9, 0.92]), atLeast(0.97), 0.02), '**no**')
     // the median decides once there are enough blocks
     assert.equal(verdict(spread([0.95, 0.98, 0.99, 1.0, 1.01]), atLeast(0.97), 0.05), 'yes')
+  })
+})
+
+// the bench's entry points, which do their work as soon as they load
+const ENTRY_POINTS = new Set(['run.js', 'broker.js', 'idle.js'])
+const BENCH = new URL('../../bench/', import.meta.url)
+
+// Runs in a fresh Node, so no module is cached yet: every child_process
+// function that starts a process is swapped, before anything loads, for one
+// that records the call and fails; then each module given is imported.
+const PROBE = `
+import childProcess from 'node:child_process'
+import { syncBuiltinESMExports } from 'node:module'
+const started = []
+for (const name of ['spawn', 'spawnSync', 'exec', 'execSync', 'execFile', 'execFileSync', 'fork']) {
+  childProcess[name] = (command) => { started.push(name + ' ' + command); throw new Error('started a process') }
+}
+syncBuiltinESMExports()
+const failed = []
+for (const url of process.argv.slice(1)) {
+  try { await import(url) } catch (err) { failed.push(url + ': ' + err.message) }
+}
+console.log(JSON.stringify({ started, failed }))
+`
+
+describe('bench modules', () => {
+  it('start no process when imported, so the analysis can be tested anywhere', () => {
+    const modules = readdirSync(BENCH).filter((file) => file.endsWith('.js') && !ENTRY_POINTS.has(file))
+    // the two that used to ask taskset and getconf as they loaded
+    assert.ok(modules.includes('cores.js') && modules.includes('proc.js'))
+    const urls = modules.map((file) => new URL(file, BENCH).href)
+    const out = execFileSync(process.execPath, ['--input-type=module', '--eval', PROBE, '--', ...urls], { encoding: 'utf8' })
+    assert.deepEqual(JSON.parse(out), { started: [], failed: [] })
   })
 })
