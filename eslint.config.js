@@ -13,6 +13,11 @@ export default tseslint.config(
     }
   },
   {
+    // the examples are plain Node.js scripts
+    files: ['examples/**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } }
+  },
+  {
     // small modules with one job each
     files: ['src/**/*.ts'],
     rules: { 'max-lines': ['error', { max: 300 }] }

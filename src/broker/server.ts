@@ -7,7 +7,7 @@ import type { Logger as PinoLogger } from 'pino'
 import type { Registry } from 'prom-client'
 import { redisNode } from '../cluster/redis.js'
 import { ConfigError } from '../plugin/errors.js'
-import { destroyPersistence } from '../plugin/host.js'
+import { destroyPersistence, onBrokerError } from '../plugin/host.js'
 import { register, type P2PHandle } from '../plugin/register.js'
 import { createAdminServer } from './admin.js'
 import { bind, createListeners, unbind, type Listener } from './listeners.js'
@@ -123,6 +123,5 @@ function observeClients (broker: Aedes, log: PinoLogger): void {
   broker.on('client', (client) => { log.debug({ clientId: client.id }, 'client connected') })
   broker.on('clientDisconnect', (client) => { log.debug({ clientId: client.id }, 'client disconnected') })
   broker.on('clientError', (client, err) => { log.debug({ clientId: client.id, err: err.message }, 'client error') })
-  // Aedes reports persistence failures here; unheard, they would end the process
-  ;(broker as unknown as { on (e: 'error', l: (err: Error) => void): void }).on('error', (err) => { log.error({ err: err.message }, 'broker error') })
+  onBrokerError(broker, (err) => { log.error({ err: err.message }, 'broker error') })
 }

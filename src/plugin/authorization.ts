@@ -59,10 +59,11 @@ export class Authorization {
 
   /** Never throws, and a promise it returns never rejects. */
   check (sender: Client | null, target: string, topic: string, qos: 0 | 1 | 2, payload: Buffer): Refusal | Promise<Refusal> {
+    const hook = this.#hook
+    if (this.#rules.size === 0 && hook === undefined) return null
     const senderId = sender?.id ?? ''
     const username = sender === null ? undefined : this.#usernames.get(sender)
     if (this.#rules.size > 0 && !this.#rules.allows({ senderId, username, target })) return 'refused by rule'
-    const hook = this.#hook
     if (hook === undefined) return null
     let verdict: boolean | Promise<boolean>
     try {

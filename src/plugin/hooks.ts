@@ -32,7 +32,7 @@ export interface Hooked {
 }
 
 export function installHooks (broker: Aedes, { router, authorization, sessions, delivery, hostForward }: Hooked): void {
-  replacePublish(broker, (packet, client, done) => { router.publish(packet, client, done) })
+  replacePublish(broker, router)
 
   const hostPreConnect = broker.preConnect
   broker.preConnect = (client, packet, callback) => {

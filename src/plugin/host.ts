@@ -83,11 +83,11 @@ export function publishOf (broker: Aedes): PublishFn {
   return broker.publish as unknown as PublishFn
 }
 
-/** Installs `publish`; like Aedes's own, it also takes (packet, done) from server code. */
-export function replacePublish (broker: Aedes, publish: PublishFn): void {
+/** Routes Aedes's publish to `target.publish`; like Aedes's own, it also takes (packet, done) from server code. */
+export function replacePublish (broker: Aedes, target: { publish: PublishFn }): void {
   broker.publish = ((packet: AedesPublishPacket, client: Client | null | PublishDone, done: PublishDone) => {
-    if (typeof client === 'function') publish(packet, null, client)
-    else publish(packet, client, done)
+    if (typeof client === 'function') target.publish(packet, null, client)
+    else target.publish(packet, client, done)
   }) as unknown as Aedes['publish']
 }
 
@@ -171,6 +171,11 @@ export async function enqueue (broker: Aedes, subscription: StoredSubscription, 
 /** Records the packet id a queued packet is sent with; rejects when it is no longer queued. */
 export async function recordSending (broker: Aedes, client: Client, packet: AedesPublishPacket): Promise<void> {
   await internals(broker).persistence.outgoingUpdate(client, packet)
+}
+
+/** Aedes reports persistence failures as an 'error' event its typings leave out; unheard, one would end the process. */
+export function onBrokerError (broker: Aedes, listener: (err: Error) => void): void {
+  (broker as unknown as { on (event: 'error', l: (err: Error) => void): void }).on('error', listener)
 }
 
 /** Flushes and closes the persistence, which Aedes's close() leaves to whoever made it. */

@@ -17,7 +17,7 @@ import { defaultLogger, type Logger } from './log.js'
 import { loadPluginFile, OPTION_KEYS, pluginConfig, PLUGIN_KEYS, type P2POptions, type PluginConfig } from './options.js'
 import { Router } from './routing.js'
 import { Sessions } from './sessions.js'
-import { rejectUnknownKeys } from './table.js'
+import { isTable, rejectUnknownKeys } from './table.js'
 import { TopicParser } from './topic.js'
 
 export interface P2PHandle {
@@ -70,7 +70,7 @@ class P2PPlugin implements P2PHandle {
       broker, hostPublish: publishOf(broker), authorization, sessions, delivery, cluster, packets, counters, log
     })
     router.running = options.startup !== false
-    installHooks(broker, { router, authorization, sessions, delivery, hostForward })
+    // first, so a strategy that refuses this broker leaves it as it was
     cluster.attach({
       broker,
       log,
@@ -78,6 +78,7 @@ class P2PPlugin implements P2PHandle {
       arrive: (client, packet) => { delivery.arrive(client, packet) },
       isQueued: (client, packet) => delivery.isQueued(client, packet)
     })
+    installHooks(broker, { router, authorization, sessions, delivery, hostForward })
   }
 
   get config (): Readonly<PluginConfig> { return this.#config }
@@ -126,7 +127,9 @@ export async function register (aedes: Aedes, options: P2POptions = {}): Promise
     if (marked[REGISTERED] !== undefined) throw new P2PError('ERR_P2P_ALREADY_REGISTERED', 'aedes-p2p-messaging is already registered on this broker')
   }
   refuseTwice()
-  rejectUnknownKeys(options as Record<string, unknown>, OPTION_KEYS, 'register() options')
+  const given: unknown = options
+  if (!isTable(given)) throw new ConfigError('register() options must be an object', 'options')
+  rejectUnknownKeys(given, OPTION_KEYS, 'register() options')
   const { configFile, authorize, cluster, logger, ...inline } = options
   if (authorize !== undefined && typeof authorize !== 'function') throw new ConfigError('authorize must be a function', 'authorize')
   const strategy = cluster ?? standalone()

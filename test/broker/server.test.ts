@@ -9,7 +9,7 @@ import { hashPassword, verifyPassword } from '../../src/broker/users.js'
 import { INVALID_MODE } from '../../src/index.js'
 import { connectClient } from '../helpers/broker.js'
 import { tempFile } from '../helpers/files.js'
-import { inbox, waitFor } from '../helpers/messages.js'
+import { collect, waitFor } from '../helpers/messages.js'
 import { serverPerTest, testSettings, type TestServer } from '../helpers/server.js'
 import { testCertificate } from '../helpers/tls.js'
 
@@ -25,7 +25,7 @@ async function connectUrl (url: string, clientId: string, options: IClientOption
 }
 
 async function p2pBetween (alice: MqttClient, bob: MqttClient): Promise<void> {
-  const got = inbox(bob)
+  const got = collect(bob)
   await alice.publishAsync(`p2p/${bob.options.clientId ?? ''}/hello`, 'hi', { qos: 1 })
   await waitFor(got, 1)
   assert.equal(got[0]?.topic, 'hello')
@@ -120,7 +120,7 @@ describe('metrics and admin API', () => {
     const port = s.addresses.mqtt?.port ?? 0
     const alice = await connectClient(port, 'alice')
     const bob = await connectClient(port, 'bob')
-    const got = inbox(bob)
+    const got = collect(bob)
     await alice.publishAsync('p2p/bob/a', '1', { qos: 1 })
     await alice.publishAsync('p2p/bob/b', '2', { qos: 1 })
     await alice.publishAsync('p2p//x', '3', { qos: 1 })
@@ -222,7 +222,7 @@ describe('metrics and admin API', () => {
 })
 
 async function p2pBetweenSuffix (alice: MqttClient, bob: MqttClient): Promise<void> {
-  const got = inbox(bob)
+  const got = collect(bob)
   await alice.publishAsync('hello/p2p/bob', 'hi', { qos: 1 })
   await waitFor(got, 1)
   assert.equal(got[0]?.topic, 'hello')

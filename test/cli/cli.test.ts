@@ -7,7 +7,7 @@ import { loadSettings } from '../../src/broker/settings.js'
 import { INVALID_MODE } from '../../src/index.js'
 import { connectClient } from '../helpers/broker.js'
 import { tempFile } from '../helpers/files.js'
-import { inbox, until, waitFor } from '../helpers/messages.js'
+import { collect, until, waitFor } from '../helpers/messages.js'
 
 let running: RunningCli | undefined
 afterEach(async () => {
@@ -19,7 +19,7 @@ async function p2pWorks (port: number, topic: string, expected: string): Promise
   const alice = await connectClient(port, 'alice')
   const bob = await connectClient(port, 'bob')
   try {
-    const got = inbox(bob)
+    const got = collect(bob)
     await alice.publishAsync(topic, 'hello', { qos: 1 })
     await waitFor(got, 1)
     assert.equal(got[0]?.topic, expected)

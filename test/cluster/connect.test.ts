@@ -9,7 +9,7 @@ import { after, describe, it } from 'node:test'
 import type { AedesOptions } from 'aedes'
 import { emitterCluster } from '../../src/index.js'
 import { startBroker, type TestBroker } from '../helpers/broker.js'
-import { fence, inbox, waitFor } from '../helpers/messages.js'
+import { fence, collect, waitFor } from '../helpers/messages.js'
 
 type Listener = (packet: unknown, cb: () => void) => void
 interface SharedEmitter { on (topic: string, listener: Listener, done?: () => void): void }
@@ -128,7 +128,7 @@ describe('connecting to a cluster node', () => {
     const bob = await node2.connect('cc-bob-2')
     const carol = await node2.connect('cc-carol-2')
     assert.ok(Date.now() - started < 3000, 'connects after a bounded wait')
-    const got = inbox(bob)
+    const got = collect(bob)
     await carol.publishAsync('p2p/cc-bob-2/local', 'hi', { qos: 1 })
     await waitFor(got, 1)
     assert.equal(got[0]?.payload.toString(), 'hi')

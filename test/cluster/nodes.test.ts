@@ -10,7 +10,7 @@ import type { MqttClient } from 'mqtt'
 import { startCli, type RunningCli } from '../../harness/cli.js'
 import { startRedis, type TestRedis } from '../../harness/redis.js'
 import { connectClient } from '../helpers/broker.js'
-import { fence, inbox, until, waitFor, type Received } from '../helpers/messages.js'
+import { fence, collect, until, waitFor, type Received } from '../helpers/messages.js'
 
 let redis: TestRedis
 const nodes: RunningCli[] = []
@@ -32,7 +32,7 @@ async function persistentCollecting (n: RunningCli, id: string): Promise<{ c: Mq
   const { default: mqtt } = await import('mqtt')
   const c = mqtt.connect({ host: '127.0.0.1', port: n.port, clientId: id, clean: false, protocolVersion: 4, reconnectPeriod: 0 })
   clients.push(c)
-  const got = inbox(c)
+  const got = collect(c)
   await new Promise<void>((resolve, reject) => { c.once('connect', () => { resolve() }); c.once('error', reject) })
   return { c, got }
 }
@@ -72,7 +72,7 @@ describe('cluster on Redis', () => {
     await bob.endAsync()
     bob = await client(n2, 'c7-bob') // moved from node 3 to node 2
     await client(n3, 'c7-idle')
-    const got = inbox(bob)
+    const got = collect(bob)
     for (let i = 0; i < 20; i++) await alice.publishAsync('p2p/c7-bob/bulk', String(i), { qos: 1 })
     await waitFor(got, 20)
     // Redis hands a PUBLISH on bob's exact channel to its subscribers only:
@@ -103,8 +103,8 @@ describe('cluster on Redis', () => {
     const alice = await client(n1, 'c6-alice')
     const carol = await client(n1, 'c6-carol')
     const bob = await client(n2, 'c6-bob')
-    const carolGot = inbox(carol)
-    const bobGot = inbox(bob)
+    const carolGot = collect(carol)
+    const bobGot = collect(bob)
     await redis.stop()
     await alice.publishAsync('p2p/c6-carol/local', 'during outage', { qos: 1 })
     await waitFor(carolGot, 1)

@@ -5,7 +5,7 @@ import { createServer, type AddressInfo, type Server } from 'node:net'
 import { Aedes, type AedesOptions } from 'aedes'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { register, type Logger, type P2PHandle, type P2POptions } from '../../src/index.js'
-import { inbox, type Received } from './messages.js'
+import { collect, type Received } from './messages.js'
 
 export interface TestBroker {
   broker: Aedes
@@ -63,7 +63,7 @@ export async function startBroker (opts: StartOptions = {}): Promise<TestBroker>
     async connectCollecting (clientId, options = {}) {
       const client = mqtt.connect(clientOptions(port, clientId, options))
       clients.push(client)
-      const got = inbox(client)
+      const got = collect(client)
       const connack = await new Promise<{ sessionPresent: boolean }>((resolve, reject) => {
         client.once('connect', resolve)
         client.once('error', reject)

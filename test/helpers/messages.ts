@@ -4,7 +4,7 @@ import type { IPublishPacket, MqttClient } from 'mqtt'
 export interface Received { topic: string, payload: Buffer, qos: number, retain: boolean, packet: IPublishPacket }
 
 /** Everything `client` receives from now on, in arrival order. */
-export function inbox (client: MqttClient): Received[] {
+export function collect (client: MqttClient): Received[] {
   const got: Received[] = []
   client.on('message', (topic, payload, packet) => {
     got.push({ topic, payload, qos: packet.qos, retain: packet.retain, packet })

@@ -1,7 +1,7 @@
 /** The plugin composes with the host's hooks, and adds its own checks (docs/behaviour.md §3–4). */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { fence, inbox, until, waitFor } from '../helpers/messages.js'
+import { fence, collect, until, waitFor } from '../helpers/messages.js'
 import { nodesPerTest, type Topology } from '../helpers/topology.js'
 
 export function composition (topology: Topology): void {
@@ -17,7 +17,7 @@ export function composition (topology: Topology): void {
       })
       const alice = await t.sender.connect('alice')
       const bob = await t.target.connect('bob')
-      const got = inbox(bob)
+      const got = collect(bob)
       await alice.publishAsync('p2p/bob/x', 'm', { qos: 1 })
       await waitFor(got, 1)
       assert.deepEqual(seen, ['p2p/bob/x'])
@@ -33,7 +33,7 @@ export function composition (topology: Topology): void {
       })
       const alice = await t.sender.connect('alice')
       const bob = await t.target.connect('bob')
-      const got = inbox(bob)
+      const got = collect(bob)
       // Aedes closes a 3.1.1 client once it has refused its publish: that close is the fence for what it sent
       alice.publish('p2p/bob/x', 'm', { qos: 0 })
       await new Promise<void>((resolve) => { alice.once('close', () => { resolve() }) })
@@ -68,7 +68,7 @@ export function composition (topology: Topology): void {
       })
       const alice = await t.sender.connect('alice')
       const bob = await t.target.connect('bob')
-      const got = inbox(bob)
+      const got = collect(bob)
       await alice.publishAsync('p2p/bob/blocked', 'm', { qos: 1 })
       await alice.publishAsync('p2p/bob/open', 'm', { qos: 1 })
       await waitFor(got, 1)
@@ -100,7 +100,7 @@ export function composition (topology: Topology): void {
       const t = await start({ plugin: { authorize: (m) => m.target !== 'admin' } })
       const alice = await t.sender.connect('alice')
       const admin = await t.target.connect('admin')
-      const got = inbox(admin)
+      const got = collect(admin)
       await alice.publishAsync('p2p/admin/x', 'm', { qos: 1 })
       assert.deepEqual(await fence(alice, admin, got), [])
       await until(() => t.counters().dropped.refused === 1, 5000, 'the refusal counted')
@@ -119,7 +119,7 @@ export function composition (topology: Topology): void {
       })
       const alice = await t.sender.connect('alice')
       const bob = await t.target.connect('bob')
-      const got = inbox(bob)
+      const got = collect(bob)
       await alice.publishAsync('p2p/bob/x/y', 'hi', { qos: 2 })
       await waitFor(got, 1)
       assert.deepEqual(asked, ['alice->bob:x/y:2:hi'])
@@ -128,7 +128,7 @@ export function composition (topology: Topology): void {
     it('refuses when the hook returns neither true nor a promise', async () => {
       const t = await start({ plugin: { authorize: (() => undefined) as never } })
       const alice = await t.sender.connect('alice')
-      const got = inbox(alice)
+      const got = collect(alice)
       await alice.publishAsync('p2p/alice/x', 'm', { qos: 1 })
       assert.deepEqual(await fence(alice, alice, got), [])
       await until(() => t.counters().dropped.refused === 1, 5000, 'the refusal counted')
@@ -148,7 +148,7 @@ export function composition (topology: Topology): void {
       })
       const alice = await t.sender.connect('alice')
       const bob = await t.target.connect('bob')
-      const got = inbox(bob)
+      const got = collect(bob)
       await alice.publishAsync('p2p/bob/x', 'm', { qos: 1 })
       await alice.publishAsync('p2p/bob/y', 'm', { qos: 1 })
       assert.deepEqual(await fence(alice, bob, got), [])
@@ -160,7 +160,7 @@ export function composition (topology: Topology): void {
       const t = await start({ plugin: { rules: [{ action: 'deny', sender: 'guest-*', target: 'admin' }] } })
       const guest = await t.sender.connect('guest-1')
       const admin = await t.target.connect('admin')
-      const got = inbox(admin)
+      const got = collect(admin)
       await guest.publishAsync('p2p/admin/x', 'm', { qos: 1 })
       assert.deepEqual(await fence(guest, admin, got), [])
       await until(() => t.counters().dropped.refused === 1, 5000, 'the refusal counted')
@@ -173,8 +173,8 @@ export function composition (topology: Topology): void {
       const sender = await t.sender.connect('c1', { username: 'alice' })
       const mine = await t.target.connect('alice-phone')
       const theirs = await t.target.connect('bob-phone')
-      const mineGot = inbox(mine)
-      const theirsGot = inbox(theirs)
+      const mineGot = collect(mine)
+      const theirsGot = collect(theirs)
       await sender.publishAsync('p2p/alice-phone/x', 'ok', { qos: 1 })
       await sender.publishAsync('p2p/bob-phone/x', 'no', { qos: 1 })
       await waitFor(mineGot, 1)

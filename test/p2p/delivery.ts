@@ -1,7 +1,7 @@
 /** Topic forms and delivery to the one target (docs/behaviour.md §1–2). */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { fence, inbox, until, waitFor } from '../helpers/messages.js'
+import { fence, collect, until, waitFor } from '../helpers/messages.js'
 import { nodesPerTest, type Topology } from '../helpers/topology.js'
 
 export function delivery (topology: Topology): void {
@@ -12,7 +12,7 @@ export function delivery (topology: Topology): void {
       const t = await start()
       const alice = await t.sender.connect('alice')
       const bob = await t.target.connect('bob')
-      const got = inbox(bob)
+      const got = collect(bob)
       await alice.publishAsync('p2p/bob/chat/room', 'hello', { qos: 1 })
       const [m] = await waitFor(got, 1)
       assert.equal(m?.topic, 'chat/room')
@@ -23,7 +23,7 @@ export function delivery (topology: Topology): void {
       const t = await start()
       const alice = await t.sender.connect('alice')
       const bob = await t.target.connect('bob')
-      const got = inbox(bob)
+      const got = collect(bob)
       const payload = Buffer.from([0, 1, 2, 255, 254, 0, 10, 13, 0x80])
       await alice.publishAsync('p2p/bob/bin', payload, { qos: 1 })
       await alice.publishAsync('p2p/bob/empty', Buffer.alloc(0), { qos: 1 })
@@ -36,7 +36,7 @@ export function delivery (topology: Topology): void {
       const t = await start({ plugin: { mode: 'suffix' } })
       const alice = await t.sender.connect('alice')
       const bob = await t.target.connect('bob')
-      const got = inbox(bob)
+      const got = collect(bob)
       await alice.publishAsync('chat/room/p2p/bob', 'hi', { qos: 1 })
       const [m] = await waitFor(got, 1)
       assert.equal(m?.topic, 'chat/room')
@@ -47,8 +47,8 @@ export function delivery (topology: Topology): void {
       const alice = await t.sender.connect('alice')
       const bob = await t.target.connect('bob')
       const carol = await t.target.connect('carol')
-      const toBob = inbox(bob)
-      const toCarol = inbox(carol)
+      const toBob = collect(bob)
+      const toCarol = collect(carol)
       await alice.publishAsync('p2p/bob/a', '1', { qos: 1 })
       await alice.publishAsync('b/p2p/bob', '2', { qos: 1 })
       await alice.publishAsync('p2p/bob/x/p2p/carol', '3', { qos: 1 })
@@ -62,8 +62,8 @@ export function delivery (topology: Topology): void {
       const alice = await t.sender.connect('alice')
       const bob = await t.target.connect('bob')
       const carol = await t.target.connect('carol')
-      const toBob = inbox(bob)
-      const toCarol = inbox(carol)
+      const toBob = collect(bob)
+      const toCarol = collect(carol)
       await alice.publishAsync('p2p/bob/p2p/carol/x', 'm', { qos: 1 })
       await waitFor(toBob, 1)
       assert.equal(toBob[0]?.topic, 'p2p/carol/x')
@@ -74,14 +74,14 @@ export function delivery (topology: Topology): void {
       const t = await start()
       const alice = await t.sender.connect('alice')
       const bob = await t.target.connect('bob')
-      const got = inbox(bob)
+      const got = collect(bob)
       await alice.publishAsync('p2p/bob/state', 'on', { qos: 1, retain: true })
       await waitFor(got, 1)
       assert.equal(got[0]?.retain, false)
       for (const [i, node] of t.all.entries()) {
         // a retained copy would arrive with the SUBACK, before the fence
         const late = await node.connect(`late${i}`)
-        const lateGot = inbox(late)
+        const lateGot = collect(late)
         await late.subscribeAsync(['state', 'p2p/#', '#'], { qos: 1 })
         assert.deepEqual(await fence(alice, late, lateGot, `fence${i}`), [])
       }
@@ -90,7 +90,7 @@ export function delivery (topology: Topology): void {
     it('lets a client send to itself', async () => {
       const t = await start()
       const alice = await t.sender.connect('alice')
-      const got = inbox(alice)
+      const got = collect(alice)
       await alice.publishAsync('p2p/alice/note', 'to self', { qos: 1 })
       const [m] = await waitFor(got, 1)
       assert.equal(m?.topic, 'note')
@@ -100,7 +100,7 @@ export function delivery (topology: Topology): void {
       const t = await start()
       const alice = await t.sender.connect('alice')
       const bob = await t.target.connect('bob')
-      const got = inbox(bob)
+      const got = collect(bob)
       const sent = Array.from({ length: 200 }, (_, i) => String(i))
       await Promise.all(sent.map(async (p) => alice.publishAsync('p2p/bob/seq', p, { qos: 1 })))
       await waitFor(got, sent.length)
@@ -110,7 +110,7 @@ export function delivery (topology: Topology): void {
     it('delivers a will published to a P2P topic', async () => {
       const t = await start()
       const bob = await t.target.connect('bob')
-      const got = inbox(bob)
+      const got = collect(bob)
       const alice = await t.sender.connect('alice', { will: { topic: 'p2p/bob/gone', payload: Buffer.from('alice left'), qos: 1, retain: false } })
       alice.stream.destroy()
       const [m] = await waitFor(got, 1)
@@ -121,7 +121,7 @@ export function delivery (topology: Topology): void {
     it('routes P2P topics published by server code', async () => {
       const t = await start()
       const bob = await t.target.connect('bob')
-      const got = inbox(bob)
+      const got = collect(bob)
       t.sender.broker.publish({ cmd: 'publish', topic: 'p2p/bob/server', payload: Buffer.from('hi'), qos: 1, retain: false, dup: false }, () => {})
       const [m] = await waitFor(got, 1)
       assert.equal(m?.topic, 'server')
@@ -132,7 +132,7 @@ export function delivery (topology: Topology): void {
       const alice = await t.sender.connect('alice')
       const bob = await t.target.connect('bob')
       await bob.subscribeAsync(['sensors/+', 'p2p/x'], { qos: 1 })
-      const got = inbox(bob)
+      const got = collect(bob)
       await alice.publishAsync('sensors/t', '21', { qos: 1 })
       await alice.publishAsync('p2p/x', 'two levels are ordinary', { qos: 1 })
       await waitFor(got, 2)
@@ -150,7 +150,7 @@ export function delivery (topology: Topology): void {
         for (const [i, node] of t.all.entries()) {
           const eve = await node.connect(`eve${i}`)
           await eve.subscribeAsync('#', { qos: 1 })
-          const got = inbox(eve)
+          const got = collect(eve)
           await alice.publishAsync(topic, 'm', { qos: 1 })
           assert.deepEqual(await fence(alice, eve, got, `fence${i}`), [])
         }

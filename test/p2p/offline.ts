@@ -1,7 +1,7 @@
 /** The offline queue of a persistent session (docs/behaviour.md §2). */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { fence, inbox, until, waitFor, type Received } from '../helpers/messages.js'
+import { fence, collect, until, waitFor, type Received } from '../helpers/messages.js'
 import { nodesPerTest, type Topology } from '../helpers/topology.js'
 
 /** Per QoS, the payloads in arrival order: a client hands a QoS 2 message over only after PUBREL, so the two interleave freely. */
@@ -82,7 +82,7 @@ export function offline (topology: Topology): void {
       const t = await start()
       const alice = await t.sender.connect('alice')
       const bob = await t.target.connect('bob', { clean: false })
-      const got = inbox(bob)
+      const got = collect(bob)
       await alice.publishAsync('p2p/bob/x', 'live', { qos: 2 })
       const [m] = await waitFor(got, 1)
       assert.equal(m?.qos, 2)

@@ -1,7 +1,7 @@
 /** Nobody but the target reads a P2P message (docs/behaviour.md §2). */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { fence, inbox, until, waitFor } from '../helpers/messages.js'
+import { fence, collect, until, waitFor } from '../helpers/messages.js'
 import { nodesPerTest, type Topology } from '../helpers/topology.js'
 
 export function privacy (topology: Topology): void {
@@ -14,8 +14,8 @@ export function privacy (topology: Topology): void {
       const bob = await t.target.connect('bob')
       const eves = await Promise.all(t.all.map(async (node, i) => node.connect(`eve${i}`)))
       for (const eve of eves) await eve.subscribeAsync(['#', 'p2p/#', 'secret', '+/+/+', '$SYS/#'], { qos: 1 })
-      const eveGot = eves.map((eve) => inbox(eve))
-      const bobGot = inbox(bob)
+      const eveGot = eves.map((eve) => collect(eve))
+      const bobGot = collect(bob)
       await alice.publishAsync('p2p/bob/secret', 'for bob only', { qos: 1 })
       await waitFor(bobGot, 1)
       for (const [i, eve] of eves.entries()) {
@@ -36,8 +36,8 @@ export function privacy (topology: Topology): void {
         eve.subscribe(filters, { qos: 1 }, () => {})
       })
       assert.deepEqual(granted, [128, 128, 128, 128])
-      const eveGot = inbox(eve)
-      const bobGot = inbox(bob)
+      const eveGot = collect(eve)
+      const bobGot = collect(bob)
       await alice.publishAsync('p2p/bob/secret', 'for bob only', { qos: 1 })
       await waitFor(bobGot, 1)
       assert.deepEqual(await fence(alice, eve, eveGot), [])
@@ -48,8 +48,8 @@ export function privacy (topology: Topology): void {
       const alice = await t.sender.connect('alice')
       const bob = await t.target.connect('bob')
       const odd = await Promise.all(['#', '+', 'bob/#', 'p2p/bob', '+/bob', 'b*', '%24p2p'].map(async (id) => t.target.connect(id)))
-      const oddGot = odd.map((c) => inbox(c))
-      const bobGot = inbox(bob)
+      const oddGot = odd.map((c) => collect(c))
+      const bobGot = collect(bob)
       await alice.publishAsync('p2p/bob/x', '1', { qos: 1 })
       await alice.publishAsync('x/p2p/bob', '2', { qos: 1 })
       await waitFor(bobGot, 2)
@@ -62,7 +62,7 @@ export function privacy (topology: Topology): void {
       const t = await start()
       const mallory = await t.sender.connect('mallory')
       const bob = await t.target.connect('bob')
-      const got = inbox(bob)
+      const got = collect(bob)
       await mallory.publishAsync('$p2p/bob', Buffer.from([1, 0, 1, 120, 33]), { qos: 1 })
       assert.deepEqual(await fence(mallory, bob, got), [])
       await until(() => t.counters().dropped.refused === 1, 5000, 'the forgery counted')

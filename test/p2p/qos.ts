@@ -1,7 +1,7 @@
 /** Delivery at the publisher's QoS, whatever the target subscribed to (docs/behaviour.md §2). */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { fence, inbox, waitFor } from '../helpers/messages.js'
+import { fence, collect, waitFor } from '../helpers/messages.js'
 import { nodesPerTest, type Topology } from '../helpers/topology.js'
 
 export function qos (topology: Topology): void {
@@ -14,7 +14,7 @@ export function qos (topology: Topology): void {
           const t = await start()
           const alice = await t.sender.connect('alice')
           const bob = await t.target.connect('bob', { clean })
-          const got = inbox(bob)
+          const got = collect(bob)
           await alice.publishAsync('p2p/bob/q', 'm', { qos })
           const [m] = await waitFor(got, 1)
           assert.equal(m?.qos, qos)
@@ -28,7 +28,7 @@ export function qos (topology: Topology): void {
       const bob = await t.target.connect('bob')
       await bob.subscribeAsync('news', { qos: 0 })
       await bob.subscribeAsync('#', { qos: 0 })
-      const got = inbox(bob)
+      const got = collect(bob)
       await alice.publishAsync('p2p/bob/news', 'm', { qos: 2 })
       await waitFor(got, 1)
       const rest = await fence(alice, bob, got)

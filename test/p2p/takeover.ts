@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { MqttClient } from 'mqtt'
-import { fence, inbox, until, waitFor } from '../helpers/messages.js'
+import { fence, collect, until, waitFor } from '../helpers/messages.js'
 import { nodesPerTest, type Topology } from '../helpers/topology.js'
 
 function closed (client: MqttClient): Promise<void> {
@@ -18,10 +18,10 @@ export function takeover (topology: Topology): void {
         const t = await start()
         const alice = await t.sender.connect('alice')
         const first = await t.target.connect('bob')
-        const firstGot = inbox(first)
+        const firstGot = collect(first)
         const firstClosed = closed(first)
         const second = await (where === 'the same node' ? t.target : t.sender).connect('bob')
-        const secondGot = inbox(second)
+        const secondGot = collect(second)
         // sent before the old connection is seen to close: it must not get it in the meantime
         await alice.publishAsync('p2p/bob/after', 'm', { qos: 1 })
         await waitFor(secondGot, 1)

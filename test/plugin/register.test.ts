@@ -6,7 +6,7 @@ import { Aedes } from 'aedes'
 import { emitterCluster, INVALID_MODE, register, type P2POptions } from '../../src/index.js'
 import { brokerPerTest, captureLog } from '../helpers/broker.js'
 import { tempFile } from '../helpers/files.js'
-import { fence, inbox, waitFor } from '../helpers/messages.js'
+import { fence, collect, waitFor } from '../helpers/messages.js'
 
 const broker = brokerPerTest()
 
@@ -45,7 +45,7 @@ describe('plugin handle', () => {
     const b = await broker()
     const alice = await b.connect('alice')
     const bob = await b.connect('bob')
-    const got = inbox(bob)
+    const got = collect(bob)
     await b.plugin.reload({ mode: 'suffix' })
     await alice.publishAsync('x/p2p/bob', 'm', { qos: 1 })
     await waitFor(got, 1)
@@ -83,7 +83,7 @@ describe('plugin handle', () => {
     const alice = await b.connect('alice')
     const bob = await b.connect('bob')
     await bob.subscribeAsync('p2p/bob/#', { qos: 1 })
-    const got = inbox(bob)
+    const got = collect(bob)
     b.plugin.stop()
     assert.equal(b.plugin.running, false)
     await alice.publishAsync('p2p/bob/x', 'while stopped', { qos: 1 })
@@ -101,7 +101,7 @@ describe('plugin handle', () => {
     const alice = await b.connect('alice')
     const bob = await b.connect('bob')
     await bob.subscribeAsync('p2p/bob/#', { qos: 1 })
-    const got = inbox(bob)
+    const got = collect(bob)
     await alice.publishAsync('p2p/bob/x', 'not yet', { qos: 1 })
     await waitFor(got, 1)
     assert.equal(got[0]?.topic, 'p2p/bob/x', 'an ordinary topic while stopped')
@@ -127,7 +127,7 @@ describe('plugin handle', () => {
     const bob = await b.connect('bob')
     const dave = await b.connect('dave', { clean: false })
     await dave.endAsync()
-    const got = inbox(bob)
+    const got = collect(bob)
     await alice.publishAsync('p2p/bob/a', '1', { qos: 1 })
     await alice.publishAsync('p2p/bob/b', '2', { qos: 0 })
     await alice.publishAsync('p2p/dave/c', '3', { qos: 1 })
@@ -181,9 +181,10 @@ describe('register()', () => {
         [{ rules: [{ action: 'maybe' as never }] }, 'rules[0].action'],
         [{ authorize: 'yes' as never }, 'authorize'],
         [{ cluster: {} as never }, 'cluster'],
-        [{ configFile: '/nonexistent/p2p.toml' }, 'config']
+        [{ configFile: '/nonexistent/p2p.toml' }, 'config'],
+        [null as never, 'options']
       ]
-      for (const [options, key] of cases) await assert.rejects(register(aedes, { logger: captureLog(), ...options }), coded('ERR_P2P_CONFIG', key))
+      for (const [options, key] of cases) await assert.rejects(register(aedes, options === null ? options : { logger: captureLog(), ...options }), coded('ERR_P2P_CONFIG', key))
     })
   })
 
@@ -192,7 +193,10 @@ describe('register()', () => {
     await withAedes(async (first) => {
       await register(first, { cluster, logger: captureLog() })
       await withAedes(async (second) => {
+        const hooks = [second.publish, second.authenticate, second.authorizeSubscribe, second.authorizeForward, second.preConnect]
         await assert.rejects(register(second, { cluster, logger: captureLog() }), coded('ERR_P2P_CONFIG', 'cluster'))
+        assert.deepEqual([second.publish, second.authenticate, second.authorizeSubscribe, second.authorizeForward, second.preConnect], hooks, 'nothing installed')
+        await register(second, { logger: captureLog() })
       })
     })
   })

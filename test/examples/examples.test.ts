@@ -1,0 +1,102 @@
+/**
+ * The examples run as a user runs them, from the repository: the embedding
+ * example against the package as built (dist/), the cluster script with its
+ * own Redis and three broker processes.
+ */
+import assert from 'node:assert/strict'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { after, describe, it } from 'node:test'
+import { freePort, isListening } from '../../harness/cli.js'
+import { connectClient } from '../helpers/broker.js'
+import { collect, waitFor } from '../helpers/messages.js'
+
+const root = fileURLToPath(new URL('../../../', import.meta.url))
+const running: ChildProcess[] = []
+after(() => { for (const child of running) if (child.exitCode === null) child.kill('SIGKILL') })
+
+/** Starts `command`, resolving once its output has `count` lines matching `pattern`, with their first groups. */
+async function start (command: string, args: string[], env: Record<string, string>, pattern: RegExp, count: number): Promise<{ child: ChildProcess, found: string[] }> {
+  const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  running.push(child)
+  const found: string[] = []
+  let output = ''
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error(`${command} did not come up in 20 s:\n${output}`)) }, 20_000)
+    const read = (d: Buffer): void => {
+      output += d.toString()
+      found.length = 0
+      for (const m of output.matchAll(new RegExp(pattern, 'g'))) found.push(m[1] ?? '')
+      if (found.length >= count) {
+        clearTimeout(timer)
+        resolve()
+      }
+    }
+    child.stdout?.on('data', read)
+    child.stderr?.on('data', read)
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${command} exited with ${code}:\n${output}`)) })
+  })
+  return { child, found }
+}
+
+/** The first of three ports in a row that are free now, below the range the OS hands out to outgoing connections. */
+async function freeRun (): Promise<number> {
+  for (let tries = 0; tries < 20; tries++) {
+    const first = 20_000 + Math.floor(Math.random() * 10_000)
+    if ((await Promise.all([first, first + 1, first + 2].map(isListening))).every((up) => !up)) return first
+  }
+  throw new Error('no three free ports in a row')
+}
+
+async function p2pBetween (fromPort: number, toPort: number): Promise<void> {
+  const alice = await connectClient(fromPort, 'ex-alice')
+  const bob = await connectClient(toPort, 'ex-bob')
+  const got = collect(bob)
+  await alice.publishAsync('p2p/ex-bob/chat', 'hi', { qos: 1 })
+  await waitFor(got, 1)
+  assert.equal(got[0]?.topic, 'chat')
+  await alice.endAsync()
+  await bob.endAsync()
+}
+
+describe('examples', () => {
+  it('embed.mjs: an Aedes of your own with the plugin, listening, stopped by SIGTERM', async () => {
+    const { child, found } = await start(process.execPath, ['examples/embed.mjs'], { PORT: '0' }, /on 127\.0\.0\.1:(\d+)/, 1)
+    const port = Number(found[0])
+    await p2pBetween(port, port)
+    const exited = once(child, 'exit')
+    child.kill('SIGTERM')
+    assert.deepEqual(await exited, [0, null])
+  })
+
+  it('cluster.sh: three nodes on one Redis, P2P from node 1 to node 3, and everything stopped by SIGTERM', async () => {
+    const redisPort = await freePort()
+    const base = await freeRun()
+    const env = { REDIS_PORT: String(redisPort), BASE_PORT: String(base) }
+    const { child, found } = await start('bash', ['examples/cluster.sh'], env, /"listener":"mqtt","host":"127\.0\.0\.1","port":(\d+)/, 3)
+    assert.deepEqual(found.map(Number).sort(), [base, base + 1, base + 2])
+    await p2pBetween(base, base + 2)
+    const exited = once(child, 'exit')
+    child.kill('SIGTERM')
+    assert.deepEqual(await exited, [0, null])
+    for (const port of [base, base + 1, base + 2, redisPort]) assert.equal(await isListening(port), false, `nothing left on ${port}`)
+  })
+
+  it('cluster.sh: stops every process it started when one node cannot start', async () => {
+    const redisPort = await freePort()
+    const base = await freeRun()
+    const squatter = createServer().listen(base + 1, '127.0.0.1')
+    await once(squatter, 'listening')
+    try {
+      const child = spawn('bash', ['examples/cluster.sh'], { cwd: root, env: { ...process.env, REDIS_PORT: String(redisPort), BASE_PORT: String(base) }, stdio: 'ignore' })
+      running.push(child)
+      const [code] = await once(child, 'exit') as [number | null]
+      assert.notEqual(code, 0)
+      for (const port of [base, base + 2, redisPort]) assert.equal(await isListening(port), false, `nothing left on ${port}`)
+    } finally {
+      squatter.close()
+    }
+  })
+})

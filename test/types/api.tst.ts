@@ -1,0 +1,102 @@
+/**
+ * The public API's types, as a user of the package sees them: imported by
+ * the package's name, so these check the declaration files it ships (dist/).
+ */
+import type { Aedes } from 'aedes'
+import { describe, expect, test } from 'tstyche'
+import {
+  ConfigError,
+  emitterCluster,
+  P2PError,
+  register,
+  standalone,
+  type Cluster,
+  type CounterSnapshot,
+  type P2PErrorCode,
+  type P2PHandle,
+  type P2PMessage,
+  type P2POptions,
+  type PluginConfig
+} from 'aedes-p2p-messaging'
+import * as api from 'aedes-p2p-messaging'
+
+declare const broker: Aedes
+declare const p2p: P2PHandle
+
+describe('register()', () => {
+  test('takes an Aedes broker and resolves to the handle', () => {
+    expect(register(broker)).type.toBe<Promise<P2PHandle>>()
+    expect(register).type.toBeCallableWith(broker, {})
+  })
+
+  test('takes every documented option', () => {
+    expect(register).type.toBeCallableWith(broker, {
+      mode: 'both',
+      keyword: 'direct',
+      rules: [{ action: 'allow', target: '${username}-*' }, { action: 'deny' }],
+      configFile: './rmqtt-p2p-messaging.toml',
+      authorize: (m: P2PMessage) => m.target !== 'admin',
+      immutable: true,
+      startup: false,
+      cluster: emitterCluster(),
+      logger: console
+    })
+  })
+
+  test('lets the authorize hook answer later', () => {
+    expect(register).type.toBeCallableWith(broker, { authorize: async (m: P2PMessage) => m.qos > 0 })
+  })
+
+  test('refuses what is not an option', () => {
+    expect(register).type.not.toBeCallableWith(broker, { mdoe: 'both' })
+    expect(register).type.not.toBeCallableWith(broker, { mode: 'sideways' })
+    expect(register).type.not.toBeCallableWith(broker, { rules: [{ action: 'maybe' }] })
+    expect(register).type.not.toBeCallableWith(broker, { authorize: (m: P2PMessage) => m.target })
+  })
+})
+
+describe('the handle', () => {
+  test('reports the config and the counters', () => {
+    expect(p2p.config).type.toBe<Readonly<PluginConfig>>()
+    expect(p2p.counters).type.toBe<CounterSnapshot>()
+    expect(p2p.counters.dropped).type.toBe<Record<'malformed' | 'no_session' | 'refused', number>>()
+    expect(p2p).type.toHaveProperty('running')
+  })
+
+  test('reloads from an object with some keys, or from a file', () => {
+    expect(p2p.reload({ mode: 'suffix' })).type.toBe<Promise<Readonly<PluginConfig>>>()
+    expect(p2p.reload).type.toBeCallableWith('p2p.toml')
+    expect(p2p.reload).type.toBeCallableWith()
+    expect(p2p.reload).type.not.toBeCallableWith({ mode: 'sideways' })
+  })
+})
+
+describe('errors', () => {
+  test('carry a stable code, and a config error the key at fault', () => {
+    expect<P2PError['code']>().type.toBe<P2PErrorCode>()
+    expect<'ERR_P2P_CONFIG'>().type.toBeAssignableTo<P2PErrorCode>()
+    expect<ConfigError>().type.toBeAssignableTo<P2PError>()
+    expect<ConfigError['key']>().type.toBe<string>()
+  })
+})
+
+describe('cluster strategies', () => {
+  test('standalone() and emitterCluster() are strategies register() takes', () => {
+    expect(standalone()).type.toBe<Cluster>()
+    expect(emitterCluster()).type.toBe<Cluster>()
+  })
+
+  test('a strategy of one\'s own fits', () => {
+    const mine: Cluster = { indexMayLag: false, attach () {}, elsewhere: () => 'no_session' }
+    expect(register).type.toBeCallableWith(broker, { cluster: mine } satisfies P2POptions)
+  })
+})
+
+describe('what the package exports', () => {
+  test('the API only, not the internals', () => {
+    expect(api).type.toHaveProperty('register')
+    expect(api).type.not.toHaveProperty('TopicParser')
+    expect(api).type.not.toHaveProperty('Router')
+    expect(api).type.not.toHaveProperty('checkHost')
+  })
+})
