@@ -1,8 +1,9 @@
 /** The MQTT listeners: TCP, TLS over TCP and WebSocket, each optional. */
+import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
 import { createServer as createTcpServer, type AddressInfo, type Server } from 'node:net'
-import { createServer as createTlsServer } from 'node:tls'
+import { createSecureContext, createServer as createTlsServer } from 'node:tls'
 import type { Aedes } from 'aedes'
 import { createWebSocketStream, WebSocketServer } from 'ws'
 import type { Settings } from './settings.js'
@@ -15,24 +16,48 @@ export interface Listener {
   port: number
 }
 
-/** Builds every configured listener without binding yet; reads TLS files first. */
-export async function createListeners (broker: Aedes, settings: Settings['listeners']): Promise<Listener[]> {
+/** The TLS listener's certificate and key, read and checked. */
+export interface TlsFiles { cert: Buffer, key: Buffer }
+
+/**
+ * Reads and checks the TLS files, if the TLS listener is on: done before the
+ * broker is made, so a bad file is refused at once, even while Redis is away.
+ */
+export async function readTls (settings: Settings['listeners']): Promise<TlsFiles | undefined> {
+  if (settings.tls_port === undefined) return undefined
+  // one after the other: when both are unreadable, the error names the certificate every time
+  const cert = await readPem(settings.tls_cert, 'tls_cert')
+  const key = await readPem(settings.tls_key, 'tls_key')
+  const unusable = (what: string, err: unknown, setting: string): ConfigError =>
+    new ConfigError(`TLS ${what} unusable: ${(err as Error).message}`, setting)
+  try {
+    new X509Certificate(cert)
+  } catch (err) {
+    throw unusable('certificate', err, 'listeners.tls_cert')
+  }
+  try {
+    createPrivateKey(key)
+  } catch (err) {
+    throw unusable('key', err, 'listeners.tls_key')
+  }
+  try {
+    createSecureContext({ cert, key })
+  } catch (err) {
+    // each is fine alone: the key is not the certificate's
+    throw unusable('key', err, 'listeners.tls_key')
+  }
+  return { cert, key }
+}
+
+/** Builds every configured listener without binding yet. */
+export function createListeners (broker: Aedes, settings: Settings['listeners'], tls: TlsFiles | undefined): Listener[] {
   const listeners: Listener[] = []
   const { host } = settings
   if (settings.port !== false) {
     listeners.push({ name: 'mqtt', server: createTcpServer(broker.handle), host, port: settings.port })
   }
-  if (settings.tls_port !== undefined) {
-    // one after the other: when both are unreadable, the error names the certificate every time
-    const cert = await readPem(settings.tls_cert, 'tls_cert')
-    const key = await readPem(settings.tls_key, 'tls_key')
-    let server
-    try {
-      server = createTlsServer({ cert, key }, broker.handle)
-    } catch (err) {
-      throw new ConfigError(`TLS certificate or key unusable: ${(err as Error).message}`, 'listeners.tls_cert')
-    }
-    listeners.push({ name: 'mqtts', server, host, port: settings.tls_port })
+  if (settings.tls_port !== undefined && tls !== undefined) {
+    listeners.push({ name: 'mqtts', server: createTlsServer(tls, broker.handle), host, port: settings.tls_port })
   }
   if (settings.ws_port !== undefined) {
     const http = createHttpServer((_req, res) => {

@@ -10,7 +10,7 @@ import { ConfigError } from '../plugin/errors.js'
 import { destroyPersistence, onBrokerError } from '../plugin/host.js'
 import { register, type P2PHandle } from '../plugin/register.js'
 import { createAdminServer } from './admin.js'
-import { bind, createListeners, unbind, type Listener } from './listeners.js'
+import { bind, createListeners, readTls, unbind, type Listener } from './listeners.js'
 import { createMetrics } from './metrics.js'
 import type { Settings } from './settings.js'
 import { Users } from './users.js'
@@ -35,6 +35,7 @@ export interface ServerOptions {
 }
 
 export async function startServer ({ settings, log, loadSettings }: ServerOptions): Promise<RunningBroker> {
+  const tls = await readTls(settings.listeners)
   const users = new Users(settings.users)
   const redis = settings.cluster.redis
   const node = redis === undefined ? undefined : redisNode(redis, log.child({ module: 'cluster' }))
@@ -70,7 +71,7 @@ export async function startServer ({ settings, log, loadSettings }: ServerOption
 
   const listeners: Listener[] = []
   try {
-    listeners.push(...await createListeners(broker, settings.listeners))
+    listeners.push(...createListeners(broker, settings.listeners, tls))
     if (settings.admin.port !== undefined) {
       const admin = createAdminServer({
         metrics,

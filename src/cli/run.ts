@@ -77,11 +77,14 @@ export async function run (argv: readonly string[], io: CliIO = processIO): Prom
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
+      // a second signal is not swallowed: it ends the process the default way
+      process.removeListener('SIGINT', stop)
+      process.removeListener('SIGTERM', stop)
       log.info({ signal }, 'shutting down')
       resolve()
     }
-    process.once('SIGINT', stop)
-    process.once('SIGTERM', stop)
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
   })
   await running.close()
   process.removeListener('SIGHUP', reload)

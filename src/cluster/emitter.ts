@@ -9,7 +9,7 @@ import type { Aedes, AedesPublishPacket, Client } from 'aedes'
 import { channelOf } from '../plugin/channel.js'
 import { ConfigError } from '../plugin/errors.js'
 import { emitPacket } from '../plugin/host.js'
-import type { Cluster, ClusterNode } from './strategy.js'
+import type { Addressed, Cluster, ClusterNode } from './strategy.js'
 
 // How long a connecting client may wait for its channel to be subscribed;
 // during an outage the subscription completes later and the client is
@@ -20,9 +20,11 @@ type Listener = (packet: AedesPublishPacket, cb: () => void) => void
 
 interface Listening {
   readonly listener: Listener
-  /** set when its CONNACK is written: from then on, messages go straight to it */
+  /** set when its CONNACK is written: from then on, queued copies go straight to it */
   connacked: boolean
-  /** live messages that came before the CONNACK, written once the session queue has been */
+  /** set once Aedes has replayed its session queue: from then on, every message goes straight to it */
+  ready: boolean
+  /** live messages that came before it was ready, in order, written once it is */
   held: AedesPublishPacket[] | undefined
 }
 
@@ -44,7 +46,8 @@ class EmitterCluster implements Cluster {
     const hostAuthenticate = broker.authenticate
     broker.authenticate = (client, username, password, callback) => {
       hostAuthenticate.call(broker, client, username, password, (err, success) => {
-        if (err !== null || success !== true) {
+        // a client that hung up during a slow check is done: Aedes drops the answer, and nothing may be left for it
+        if (err !== null || success !== true || client.closed) {
           callback(err, success)
           return
         }
@@ -57,15 +60,16 @@ class EmitterCluster implements Cluster {
     })
     broker.on('clientReady', (client) => {
       const listening = this.#listening.get(client)
-      const held = listening?.held
-      if (listening === undefined || held === undefined) return
+      if (listening === undefined) return
+      listening.ready = true
+      const held = listening.held
       listening.held = undefined
-      for (const packet of held) node.arrive(client, packet)
+      if (held !== undefined) for (const packet of held) node.arrive(client, packet)
     })
     broker.on('clientDisconnect', (client) => { this.#unlisten(broker, client) })
   }
 
-  elsewhere (p2p: { target: string, topic: string }, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined): 'forwarded' {
+  elsewhere (p2p: Addressed, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined): 'forwarded' {
     const node = this.#node
     if (node === undefined) throw new Error('emitterCluster: elsewhere() before attach()')
     // stored first (when there is a session), so a target on another node, or on none, loses nothing
@@ -79,18 +83,22 @@ class EmitterCluster implements Cluster {
   #listen (broker: Aedes, node: ClusterNode, client: Client, subscribed: () => void): void {
     const listening: Listening = {
       connacked: false,
+      ready: false,
       held: undefined,
       listener: (packet, cb) => {
         cb()
         if (client.closed) return
-        if (listening.connacked) {
+        if (listening.ready) {
           node.arrive(client, packet)
           return
         }
-        // Between authentication and CONNACK nothing may be written. A queued
-        // copy is the session replay's, which Aedes sends after CONNACK; a
-        // live one waits until that replay is done.
+        // Nothing may be written before the CONNACK, and a live message
+        // written while Aedes replays the session queue would overtake those
+        // held before it: live ones wait until the replay is done. A queued
+        // copy that came before the CONNACK is the replay's to send; one that
+        // came after it may have missed the replay, so it goes now.
         if (!node.isQueued(client, packet)) (listening.held ??= []).push(packet)
+        else if (listening.connacked) node.arrive(client, packet)
       }
     }
     this.#listening.set(client, listening)
@@ -105,6 +113,7 @@ class EmitterCluster implements Cluster {
     broker.subscribe(channelOf(client.id), listening.listener, proceed)
     // a connection that ends before Aedes registers it never gets 'clientDisconnect'
     client.conn.once('close', () => { this.#unlisten(broker, client) })
+    if (client.conn.destroyed) this.#unlisten(broker, client)
   }
 
   #unlisten (broker: Aedes, client: Client): void {

@@ -6,7 +6,6 @@
  */
 import type { Aedes, AedesPublishPacket, Client } from 'aedes'
 import type { Logger } from '../plugin/log.js'
-import type { P2PTopic } from '../plugin/topic.js'
 
 /** What the plugin gives its strategy when it is registered. */
 export interface ClusterNode {
@@ -18,6 +17,12 @@ export interface ClusterNode {
   arrive (client: Client, packet: AedesPublishPacket): void
   /** True when the packet is a copy of one in the client's session queue, which Aedes replays after CONNACK. */
   isQueued (client: Client, packet: AedesPublishPacket): boolean
+}
+
+/** Where a P2P message goes: the target's client id, and the topic it receives it on. */
+export interface Addressed {
+  readonly target: string
+  readonly topic: string
 }
 
 /** What became of a message handed to `elsewhere()`, for the counters. */
@@ -33,7 +38,7 @@ export interface Cluster {
    * A message whose target is not connected to this node. `stored` is its
    * channel packet when it already waits in the target's session queue.
    */
-  elsewhere (p2p: P2PTopic, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined): Outcome
+  elsewhere (p2p: Addressed, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined): Outcome
   /**
    * True when this node's copy of the persistence's topic index may lag
    * behind sessions opened on other nodes, so that a target missing from it

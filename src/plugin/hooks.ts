@@ -32,6 +32,10 @@ export interface Hooked {
 }
 
 export function installHooks (broker: Aedes, { router, authorization, sessions, delivery, hostForward }: Hooked): void {
+  beforeConnack(broker, async (client) => {
+    // a client that closed while connecting has nothing to be found by
+    if (!client.clean && !client.closed) await sessions.mark(client)
+  })
   replacePublish(broker, router)
 
   const hostPreConnect = broker.preConnect
@@ -55,9 +59,6 @@ export function installHooks (broker: Aedes, { router, authorization, sessions, 
     return delivery.unwrapQueued(client, packet)
   }
 
-  beforeConnack(broker, async (client) => {
-    if (!client.clean) await sessions.mark(client)
-  })
   broker.on('unsubscribe', (topics: string[], client: Client) => {
     // a session's channel subscription is not the client's to drop
     if (!client.clean && topics.includes(channelOf(client.id))) void sessions.mark(client)

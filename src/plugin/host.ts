@@ -61,7 +61,7 @@ const internals = (aedes: Aedes): Broker => aedes as Broker
 export function checkHost (aedes: unknown): Aedes {
   const b = aedes as Partial<Broker> | null
   if (typeof b !== 'object' || b === null || typeof b.publish !== 'function' || typeof b.handle !== 'function' ||
-      b.persistence === undefined || b.mq === undefined || b.clients === undefined) {
+      typeof b.persistence?.delWill !== 'function' || b.mq === undefined || b.clients === undefined) {
     throw new P2PError('ERR_P2P_NOT_AEDES', 'register() needs an Aedes broker instance (from Aedes.createBroker())')
   }
   const version = String(b.version)
@@ -83,11 +83,16 @@ export function publishOf (broker: Aedes): PublishFn {
   return broker.publish as unknown as PublishFn
 }
 
-/** Routes Aedes's publish to `target.publish`; like Aedes's own, it also takes (packet, done) from server code. */
+const noop = (): void => {}
+
+/**
+ * Routes Aedes's publish to `target.publish`. Like Aedes's own, it also takes
+ * (packet, done) and (packet) from server code.
+ */
 export function replacePublish (broker: Aedes, target: { publish: PublishFn }): void {
-  broker.publish = ((packet: AedesPublishPacket, client: Client | null | PublishDone, done: PublishDone) => {
+  broker.publish = ((packet: AedesPublishPacket, client?: Client | null | PublishDone, done?: PublishDone) => {
     if (typeof client === 'function') target.publish(packet, null, client)
-    else target.publish(packet, client, done)
+    else target.publish(packet, client ?? null, done ?? noop)
   }) as unknown as Aedes['publish']
 }
 

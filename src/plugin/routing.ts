@@ -16,6 +16,8 @@ import { WarnLimiter, type Logger } from './log.js'
 import type { Sessions } from './sessions.js'
 import { TopicParser, type P2PTopic } from './topic.js'
 
+const DOLLAR = 36
+
 export interface RouterParts {
   broker: Aedes
   hostPublish: PublishFn
@@ -71,7 +73,10 @@ export class Router {
       done()
       return
     }
-    const parsed = this.running ? this.#parser.parse(topic) : null
+    // The broker's own traffic on $-topics ($SYS heartbeats, the
+    // persistence's broadcasts) is never P2P, whatever the keyword: a
+    // suffix-form keyword such as 'sub' or 'new' would otherwise take it.
+    const parsed = this.running && !(client === null && topic.charCodeAt(0) === DOLLAR) ? this.#parser.parse(topic) : null
     if (parsed === null) {
       this.#hostPublish.call(this.#broker, packet, client, done)
       return

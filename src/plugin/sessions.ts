@@ -9,8 +9,13 @@ import { CHANNEL_QOS, channelOf } from './channel.js'
 import { addSubscription, subscriptionsByTopic, subscriptionsOf, type StoredSubscription } from './host.js'
 import type { Logger } from './log.js'
 
+// How long a persistent client's CONNACK may wait for its session to be recorded.
+const RECORD_WAIT_MS = 2000
+
 export class Sessions {
   readonly #broker: Aedes
+  // one write per client id at a time; an entry lives while its write does
+  readonly #recording = new Map<string, Promise<void>>()
   readonly #indexMayLag: boolean
   readonly #log: Logger
 
@@ -23,20 +28,37 @@ export class Sessions {
   /**
    * Records that a client has a persistent session. Awaited before its
    * CONNACK, so a sender on any node finds the session from the moment the
-   * client is told it is connected, however soon it leaves again.
+   * client is told it is connected, however soon it leaves again; but for
+   * at most RECORD_WAIT_MS, after which the write goes on without holding
+   * the client up. Connects with one id share the write under way: a second
+   * write of the same subscription would stop the first from ever finishing
+   * (aedes-persistence-redis waits for each write's broadcast by client id
+   * and topic, one at a time).
    */
   async mark (client: Client): Promise<void> {
-    try {
-      await addSubscription(this.#broker, client.id, channelOf(client.id), CHANNEL_QOS)
-    } catch (err) {
-      this.#log.error({ err, clientId: client.id }, 'cannot record P2P session')
+    const id = client.id
+    let recording = this.#recording.get(id)
+    if (recording === undefined) {
+      recording = addSubscription(this.#broker, id, channelOf(id), CHANNEL_QOS)
+        .catch((err: unknown) => { this.#log.error({ err, clientId: id }, 'cannot record P2P session') })
+        .finally(() => { this.#recording.delete(id) })
+      this.#recording.set(id, recording)
     }
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        this.#log.warn({ clientId: id }, 'P2P session not recorded in time; the client is connected meanwhile')
+        resolve()
+      }, RECORD_WAIT_MS)
+    })
+    await Promise.race([recording, late])
+    clearTimeout(timer)
   }
 
   /**
    * The target's channel subscription, if it has a persistent session. A
-   * target connected here with one has it by definition, and its record may
-   * still be on its way into the store; otherwise the store is asked.
+   * target connected here with one has it by definition (it was recorded
+   * before its CONNACK); otherwise the store is asked.
    */
   async find (target: string, connectedHere: boolean): Promise<StoredSubscription | null> {
     const topic = channelOf(target)

@@ -67,6 +67,20 @@ describe('listeners', () => {
     assert.ok(s.addresses.ws)
   })
 
+  it('refuses an unusable TLS file, naming the one at fault', async () => {
+    const [mine, other] = [await testCertificate(), await testCertificate()]
+    const garbage = await tempFile('garbage.pem', 'not a PEM file\n')
+    const cases: Array<[string, string, string]> = [
+      [garbage, mine.key, 'listeners.tls_cert'],
+      [mine.cert, garbage, 'listeners.tls_key'],
+      [mine.cert, mine.cert, 'listeners.tls_key'],
+      [mine.cert, other.key, 'listeners.tls_key']
+    ]
+    for (const [cert, key, at] of cases) {
+      await assert.rejects(server({ listeners: { tls_port: 0, tls_cert: cert, tls_key: key } }), { code: 'ERR_P2P_CONFIG', key: at })
+    }
+  })
+
   it('refuses a TLS listener without certificate and key before listening', async () => {
     const path = await tempFile('tls.toml', '[listeners]\ntls_port = 0\n')
     await assert.rejects(loadSettings(path), { code: 'ERR_P2P_CONFIG', key: 'listeners.tls_cert', message: /needs both listeners\.tls_cert and listeners\.tls_key/ })

@@ -71,11 +71,20 @@ describe('broker CLI refuses bad input before anything listens', () => {
     })
   }
 
-  it('exits 2 on an unreadable TLS certificate, read before any listener binds', async (t) => {
+  it('exits 2 on an unreadable TLS certificate, read before any listener binds, and leaves no signal handler', async (t) => {
+    const handlers = process.listenerCount('SIGHUP')
     const result = await cli(t, ['--port', '0', '--tls-port', '0', '--tls-cert', '/nonexistent.pem', '--tls-key', '/nonexistent.key'])
     assert.equal(result.code, 2)
     assert.match(result.stderr, /cannot read listeners\.tls_cert/)
     assert.equal(result.started, 1)
+    assert.equal(result.listened, 0)
+    assert.equal(process.listenerCount('SIGHUP'), handlers)
+  })
+
+  it('exits 2 on an unreadable TLS certificate before it waits for a Redis that is not there', { timeout: 20_000 }, async (t) => {
+    const result = await cli(t, ['--port', '0', '--redis', 'redis://127.0.0.1:1', '--tls-port', '0', '--tls-cert', '/nonexistent.pem', '--tls-key', '/nonexistent.key'])
+    assert.equal(result.code, 2)
+    assert.match(result.stderr, /cannot read listeners\.tls_cert/)
     assert.equal(result.listened, 0)
   })
 })

@@ -33,7 +33,11 @@ async function persistentCollecting (n: RunningCli, id: string): Promise<{ c: Mq
   const c = mqtt.connect({ host: '127.0.0.1', port: n.port, clientId: id, clean: false, protocolVersion: 4, reconnectPeriod: 0 })
   clients.push(c)
   const got = collect(c)
-  await new Promise<void>((resolve, reject) => { c.once('connect', () => { resolve() }); c.once('error', reject) })
+  await new Promise<void>((resolve, reject) => {
+    c.once('connect', () => { resolve() })
+    c.once('error', reject)
+    c.once('close', () => { reject(new Error(`${id}: connection closed before CONNACK`)) })
+  })
   return { c, got }
 }
 

@@ -15,11 +15,18 @@ import { collect, waitFor } from '../helpers/messages.js'
 
 const root = fileURLToPath(new URL('../../../', import.meta.url))
 const running: ChildProcess[] = []
-after(() => { for (const child of running) if (child.exitCode === null) child.kill('SIGKILL') })
+// each example runs in a process group of its own: a failed test leaves no node or Redis behind
+after(() => {
+  for (const child of running) {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL')
+    } catch { /* already gone */ }
+  }
+})
 
 /** Starts `command`, resolving once its output has `count` lines matching `pattern`, with their first groups. */
 async function start (command: string, args: string[], env: Record<string, string>, pattern: RegExp, count: number): Promise<{ child: ChildProcess, found: string[] }> {
-  const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   running.push(child)
   const found: string[] = []
   let output = ''
@@ -90,10 +97,14 @@ describe('examples', () => {
     const squatter = createServer().listen(base + 1, '127.0.0.1')
     await once(squatter, 'listening')
     try {
-      const child = spawn('bash', ['examples/cluster.sh'], { cwd: root, env: { ...process.env, REDIS_PORT: String(redisPort), BASE_PORT: String(base) }, stdio: 'ignore' })
+      const child = spawn('bash', ['examples/cluster.sh'], { cwd: root, env: { ...process.env, REDIS_PORT: String(redisPort), BASE_PORT: String(base) }, stdio: ['ignore', 'ignore', 'pipe'], detached: true })
       running.push(child)
+      let stderr = ''
+      child.stderr?.on('data', (d: Buffer) => { stderr += d.toString() })
       const [code] = await once(child, 'exit') as [number | null]
       assert.notEqual(code, 0)
+      assert.match(stderr, new RegExp(`cannot listen for mqtt on 127\\.0\\.0\\.1:${base + 1}`))
+      assert.match(stderr, /stopping the others/)
       for (const port of [base, base + 2, redisPort]) assert.equal(await isListening(port), false, `nothing left on ${port}`)
     } finally {
       squatter.close()

@@ -67,6 +67,7 @@ export async function startBroker (opts: StartOptions = {}): Promise<TestBroker>
       const connack = await new Promise<{ sessionPresent: boolean }>((resolve, reject) => {
         client.once('connect', resolve)
         client.once('error', reject)
+        client.once('close', () => { reject(new Error(`${clientId}: connection closed before CONNACK`)) })
       })
       return { client, got, sessionPresent: connack.sessionPresent }
     },

@@ -52,3 +52,15 @@ export async function until (check: () => boolean, ms = 5000, what = 'condition'
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
 }
+
+/** Resolves when `client`'s connection closes; rejects if it is still open after `ms`. */
+export async function closed (client: MqttClient, ms = 5000): Promise<void> {
+  if (client.disconnected) return
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error(`${client.options.clientId ?? 'client'}: still connected after ${ms} ms`)) }, ms)
+    client.once('close', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+}

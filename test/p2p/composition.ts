@@ -1,7 +1,7 @@
 /** The plugin composes with the host's hooks, and adds its own checks (docs/behaviour.md §3–4). */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { fence, collect, until, waitFor } from '../helpers/messages.js'
+import { closed, collect, fence, until, waitFor } from '../helpers/messages.js'
 import { nodesPerTest, type Topology } from '../helpers/topology.js'
 
 export function composition (topology: Topology): void {
@@ -36,7 +36,7 @@ export function composition (topology: Topology): void {
       const got = collect(bob)
       // Aedes closes a 3.1.1 client once it has refused its publish: that close is the fence for what it sent
       alice.publish('p2p/bob/x', 'm', { qos: 0 })
-      await new Promise<void>((resolve) => { alice.once('close', () => { resolve() }) })
+      await closed(alice)
       const carol = await t.sender.connect('carol')
       assert.deepEqual(await fence(carol, bob, got), [])
       assert.equal(t.counters().received, 0)

@@ -1,7 +1,7 @@
 /** Topic forms and delivery to the one target (docs/behaviour.md §1–2). */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { fence, collect, until, waitFor } from '../helpers/messages.js'
+import { closed, collect, fence, until, waitFor } from '../helpers/messages.js'
 import { nodesPerTest, type Topology } from '../helpers/topology.js'
 
 export function delivery (topology: Topology): void {
@@ -123,9 +123,31 @@ export function delivery (topology: Topology): void {
       const bob = await t.target.connect('bob')
       const got = collect(bob)
       t.sender.broker.publish({ cmd: 'publish', topic: 'p2p/bob/server', payload: Buffer.from('hi'), qos: 1, retain: false, dup: false }, () => {})
-      const [m] = await waitFor(got, 1)
-      assert.equal(m?.topic, 'server')
+      // without a callback too, as Aedes's own publish allows
+      const publish = t.sender.broker.publish as (packet: object) => void
+      publish.call(t.sender.broker, { cmd: 'publish', topic: 'p2p/bob/again', payload: Buffer.from('hi'), qos: 1, retain: false, dup: false })
+      publish.call(t.sender.broker, { cmd: 'publish', topic: 'p2p/nobody/x', payload: Buffer.from('hi'), qos: 1, retain: false, dup: false })
+      publish.call(t.sender.broker, { cmd: 'publish', topic: 'p2p//x', payload: Buffer.from('hi'), qos: 0, retain: false, dup: false })
+      await waitFor(got, 2)
+      assert.deepEqual(got.map((m) => m.topic), ['server', 'again'])
     })
+
+    for (const keyword of ['sub', 'new', 'disconnect']) {
+      it(`leaves the broker's own $-topic traffic alone whatever the keyword, e.g. '${keyword}' in suffix form`, async () => {
+        // Aedes and its persistence publish $SYS/<id>/new/clients, $SYS/sub/add and the like, which a suffix-form keyword could take
+        const t = await start({ plugin: { mode: 'both', keyword } })
+        const alice = await t.sender.connect('alice')
+        const first = await t.target.connect('bob', { clean: false })
+        const firstClosed = closed(first)
+        const bob = await t.sender.connect('bob', { clean: false })
+        await firstClosed
+        const got = collect(bob)
+        await alice.publishAsync(`x/${keyword}/bob`, 'm', { qos: 1 })
+        await waitFor(got, 1)
+        assert.equal(got[0]?.topic, 'x')
+        assert.equal(t.counters().dropped.malformed, 0)
+      })
+    }
 
     it('leaves ordinary publish/subscribe as it was', async () => {
       const t = await start()
