@@ -9,33 +9,41 @@ import type { Aedes, AedesPublishPacket, Client } from 'aedes'
 import { channelOf } from '../plugin/channel.js'
 import { ConfigError } from '../plugin/errors.js'
 import { emitPacket } from '../plugin/host.js'
-import type { Addressed, Cluster, ClusterNode } from './strategy.js'
+import { wholeNumber } from '../plugin/limits.js'
+import { isTable, rejectUnknownKeys } from '../plugin/table.js'
+import { CLUSTER_LIMIT_DEFAULTS, type Addressed, type Cluster, type ClusterLimits, type ClusterNode } from './strategy.js'
 
 // How long a connecting client may wait for its channel to be subscribed;
 // during an outage the subscription completes later and the client is
 // served locally meanwhile.
 const SUBSCRIBE_WAIT_MS = 500
 
+/** A client's subscription to its own channel. */
 type Listener = (packet: AedesPublishPacket, cb: () => void) => void
 
-interface Listening {
-  readonly listener: Listener
-  /** set when its CONNACK is written: from then on, queued copies go straight to it */
-  connacked: boolean
-  /** set once Aedes has replayed its session queue: from then on, every message goes straight to it */
-  ready: boolean
-  /** live messages that came before it was ready, in order, written once it is */
-  held: AedesPublishPacket[] | undefined
-}
-
-export function emitterCluster (): Cluster {
-  return new EmitterCluster()
+/** `limits` bound what a node holds while the emitter or the store is away (Redis down). */
+export function emitterCluster (limits: Partial<ClusterLimits> = {}): Cluster {
+  if (!isTable(limits)) throw new ConfigError('emitterCluster() limits must be an object', 'cluster')
+  rejectUnknownKeys(limits, Object.keys(CLUSTER_LIMIT_DEFAULTS), 'emitterCluster() limits', 'cluster')
+  const checked = { ...CLUSTER_LIMIT_DEFAULTS }
+  for (const key of Object.keys(checked) as Array<keyof ClusterLimits>) {
+    const value = limits[key]
+    if (value !== undefined) checked[key] = wholeNumber(value, `cluster.${key}`, `cluster.${key}`, 1)
+  }
+  return new EmitterCluster(checked)
 }
 
 class EmitterCluster implements Cluster {
   readonly indexMayLag = true
+  readonly maxBufferedMessages: number
+  readonly maxBufferedBytes: number
   #node: ClusterNode | undefined
-  readonly #listening = new Map<Client, Listening>()
+  readonly #listening = new Map<Client, Listener>()
+
+  constructor (limits: ClusterLimits) {
+    this.maxBufferedMessages = limits.max_buffered_messages
+    this.maxBufferedBytes = limits.max_buffered_bytes
+  }
 
   attach (node: ClusterNode): void {
     if (this.#node !== undefined) throw new ConfigError('this cluster strategy already serves a broker: make one per broker', 'cluster')
@@ -54,52 +62,29 @@ class EmitterCluster implements Cluster {
         this.#listen(broker, node, client, () => { callback(null, true) })
       })
     }
-    broker.on('connackSent', (_packet, client) => {
-      const listening = this.#listening.get(client)
-      if (listening !== undefined) listening.connacked = true
-    })
-    broker.on('clientReady', (client) => {
-      const listening = this.#listening.get(client)
-      if (listening === undefined) return
-      listening.ready = true
-      const held = listening.held
-      listening.held = undefined
-      if (held !== undefined) for (const packet of held) node.arrive(client, packet)
-    })
     broker.on('clientDisconnect', (client) => { this.#unlisten(broker, client) })
   }
 
-  elsewhere (p2p: Addressed, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined): 'forwarded' {
+  async elsewhere (p2p: Addressed, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined): Promise<'forwarded'> {
     const node = this.#node
     if (node === undefined) throw new Error('emitterCluster: elsewhere() before attach()')
     // stored first (when there is a session), so a target on another node, or on none, loses nothing
     const packet = stored ?? node.pack(p2p.target, p2p.topic, payload, qos)
-    emitPacket(node.broker, packet, (err) => {
-      if (err !== undefined && err !== null) node.log.error({ err: err.message, topic: packet.topic }, 'P2P message not forwarded to the cluster')
+    await new Promise<void>((resolve, reject) => {
+      emitPacket(node.broker, packet, (err) => {
+        if (err === undefined || err === null) resolve()
+        else reject(err)
+      })
     })
     return 'forwarded'
   }
 
   #listen (broker: Aedes, node: ClusterNode, client: Client, subscribed: () => void): void {
-    const listening: Listening = {
-      connacked: false,
-      ready: false,
-      held: undefined,
-      listener: (packet, cb) => {
-        cb()
-        if (client.closed) return
-        if (listening.ready) {
-          node.arrive(client, packet)
-          return
-        }
-        // Nothing may be written before the CONNACK, and a live message
-        // written while Aedes replays the session queue would overtake those
-        // held before it: live ones wait until the replay is done. A queued
-        // copy that came before the CONNACK is the replay's to send; one that
-        // came after it may have missed the replay, so it goes now.
-        if (!node.isQueued(client, packet)) (listening.held ??= []).push(packet)
-        else if (listening.connacked) node.arrive(client, packet)
-      }
+    // what may not be written yet (before the CONNACK, during the replay of
+    // the session queue) is the plugin's to hold: it is handed over at once
+    const listening: Listener = (packet, cb) => {
+      cb()
+      node.arrive(client, packet)
     }
     this.#listening.set(client, listening)
     let waiting = true
@@ -110,7 +95,7 @@ class EmitterCluster implements Cluster {
       subscribed()
     }
     const timer = setTimeout(proceed, SUBSCRIBE_WAIT_MS)
-    broker.subscribe(channelOf(client.id), listening.listener, proceed)
+    broker.subscribe(channelOf(client.id), listening, proceed)
     // a connection that ends before Aedes registers it never gets 'clientDisconnect'
     client.conn.once('close', () => { this.#unlisten(broker, client) })
     if (client.conn.destroyed) this.#unlisten(broker, client)
@@ -120,6 +105,6 @@ class EmitterCluster implements Cluster {
     const listening = this.#listening.get(client)
     if (listening === undefined) return
     this.#listening.delete(client)
-    broker.unsubscribe(channelOf(client.id), listening.listener, () => {})
+    broker.unsubscribe(channelOf(client.id), listening, () => {})
   }
 }

@@ -13,10 +13,12 @@ export interface ClusterNode {
   readonly log: Logger
   /** The internal form of a message: on the target's channel, the topic in an envelope. */
   pack (target: string, topic: string, payload: Buffer, qos: 0 | 1 | 2): AedesPublishPacket
-  /** Delivers a channel packet to `client`, a client of this node that has had its CONNACK. */
+  /**
+   * Delivers a channel packet to `client`, a client of this node, from the
+   * moment it has been authenticated: what may not be written yet (before
+   * its CONNACK, or while its session queue is replayed) the plugin holds.
+   */
   arrive (client: Client, packet: AedesPublishPacket): void
-  /** True when the packet is a copy of one in the client's session queue, which Aedes replays after CONNACK. */
-  isQueued (client: Client, packet: AedesPublishPacket): boolean
 }
 
 /** Where a P2P message goes: the target's client id, and the topic it receives it on. */
@@ -28,6 +30,24 @@ export interface Addressed {
 /** What became of a message handed to `elsewhere()`, for the counters. */
 export type Outcome = 'forwarded' | 'queued' | 'no_session'
 
+/** How much a node may hold waiting for the cluster (docs/behaviour.md §7). */
+export interface ClusterLimits {
+  /**
+   * P2P messages a node holds while they wait on the shared store or
+   * emitter (Redis away). Past it, QoS 0 messages are dropped
+   * (`cluster_unavailable`) and QoS 1/2 ones are not acknowledged.
+   * @default 10000
+   */
+  max_buffered_messages: number
+  /**
+   * The same bound on their payload bytes.
+   * @default 67108864 (64 MiB)
+   */
+  max_buffered_bytes: number
+}
+
+export const CLUSTER_LIMIT_DEFAULTS: Readonly<ClusterLimits> = Object.freeze({ max_buffered_messages: 10000, max_buffered_bytes: 64 * 1024 * 1024 })
+
 export interface Cluster {
   /**
    * Called once, by register(): makes this node reachable for messages to
@@ -37,12 +57,19 @@ export interface Cluster {
   /**
    * A message whose target is not connected to this node. `stored` is its
    * channel packet when it already waits in the target's session queue.
+   * A promise settles once the message is accepted by what the nodes share
+   * (for QoS 1/2, the sender's acknowledgement waits for it); it rejects
+   * when the message could not be handed on.
    */
-  elsewhere (p2p: Addressed, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined): Outcome
+  elsewhere (p2p: Addressed, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined): Outcome | Promise<Outcome>
   /**
    * True when this node's copy of the persistence's topic index may lag
    * behind sessions opened on other nodes, so that a target missing from it
    * is looked up in its own record before it counts as having no session.
    */
   readonly indexMayLag: boolean
+  /** P2P messages this node may hold while they wait on the store or the emitter */
+  readonly maxBufferedMessages: number
+  /** and their payload bytes */
+  readonly maxBufferedBytes: number
 }

@@ -15,7 +15,10 @@ export const CHANNEL_ROOT = '$p2p'
 const CHANNEL_PREFIX = CHANNEL_ROOT + '/'
 /** the QoS of a session's subscription to its own channel: the highest, so Aedes never lowers a queued message's */
 export const CHANNEL_QOS = 2
-const ENVELOPE_VERSION = 1
+// version 1 had no time; messages it queued are still read
+const ENVELOPE_V1 = 1
+const ENVELOPE_VERSION = 2
+const TIME_BYTES = 6
 
 /**
  * Escaping makes the channel a single, literal level: an id holding `/`, `+`,
@@ -33,38 +36,61 @@ export function isChannel (topic: string): boolean {
   return topic.charCodeAt(0) === 36 && (topic.startsWith(CHANNEL_PREFIX) || topic === CHANNEL_ROOT)
 }
 
-export function wrapPayload (topic: string, payload: Buffer | string): Buffer {
+/**
+ * The envelope: a version byte, when the message was sent (ms since the
+ * epoch, 6 bytes: message_expiry is counted from it), the topic's length
+ * (2 bytes) and the topic, then the payload as it came.
+ */
+export function wrapPayload (topic: string, payload: Buffer | string, sentAt = Date.now()): Buffer {
   const body = typeof payload === 'string' ? Buffer.from(payload) : payload
   const topicLength = Buffer.byteLength(topic)
-  const out = Buffer.allocUnsafe(3 + topicLength + body.length)
+  const head = 1 + TIME_BYTES + 2
+  const out = Buffer.allocUnsafe(head + topicLength + body.length)
   out[0] = ENVELOPE_VERSION
-  out.writeUInt16BE(topicLength, 1)
-  out.write(topic, 3, topicLength, 'utf8')
-  body.copy(out, 3 + topicLength)
+  out.writeUIntBE(sentAt, 1, TIME_BYTES)
+  out.writeUInt16BE(topicLength, 1 + TIME_BYTES)
+  out.write(topic, head, topicLength, 'utf8')
+  body.copy(out, head + topicLength)
   return out
 }
 
-export interface Unwrapped { topic: string, payload: Buffer }
+export interface Unwrapped {
+  topic: string
+  payload: Buffer
+  /** ms since the epoch; undefined for an envelope from before it was kept */
+  sentAt: number | undefined
+}
 
-/** null when the bytes are not an envelope this version wrote. */
+/** null when the bytes are not an envelope this version can read. */
 export function unwrapPayload (envelope: Buffer | Uint8Array | string): Unwrapped | null {
   if (typeof envelope === 'string') return null
   const buf = Buffer.isBuffer(envelope) ? envelope : Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength)
-  if (buf.length < 3 || buf[0] !== ENVELOPE_VERSION) return null
-  const end = 3 + buf.readUInt16BE(1)
+  let at: number
+  let sentAt: number | undefined
+  if (buf[0] === ENVELOPE_VERSION && buf.length >= 3 + TIME_BYTES) {
+    sentAt = buf.readUIntBE(1, TIME_BYTES)
+    at = 1 + TIME_BYTES
+  } else if (buf[0] === ENVELOPE_V1 && buf.length >= 3) {
+    at = 1
+  } else {
+    return null
+  }
+  const end = at + 2 + buf.readUInt16BE(at)
   if (end > buf.length) return null
-  return { topic: buf.toString('utf8', 3, end), payload: buf.subarray(end) }
+  return { topic: buf.toString('utf8', at + 2, end), payload: buf.subarray(end), sentAt }
 }
 
 /**
  * Makes channel packets. They get an id space of their own for persistence
  * keys, apart from the broker's counter: Aedes drops a packet whose counter is
  * not above the last one a client saw from that id, and P2P and ordinary
- * traffic finish their persistence writes in different orders.
+ * traffic finish their persistence writes in different orders. The counter
+ * starts from the clock, so it keeps rising across restarts of a broker with
+ * a fixed id: aedes-persistence-level keys and replays queues by it.
  */
 export class ChannelPackets {
   readonly #source: string
-  #counter = 0
+  #counter = firstCounter()
 
   constructor (brokerId: string) {
     this.#source = brokerId + '-p2p'
@@ -82,4 +108,13 @@ export class ChannelPackets {
       brokerCounter: ++this.#counter
     } as AedesPublishPacket
   }
+}
+
+/**
+ * A packet counter that a restarted broker starts above any its previous
+ * run reached: a thousand counts per millisecond of uptime is more than any
+ * broker publishes, and it stays a safe integer past the year 2200.
+ */
+export function firstCounter (): number {
+  return Date.now() * 1000
 }

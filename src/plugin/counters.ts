@@ -1,5 +1,8 @@
 /** What the plugin has done with P2P traffic since it was registered. */
-export const DROP_REASONS = ['malformed', 'no_session', 'refused'] as const
+import { LimitHits } from './limits.js'
+import type { Logger } from './log.js'
+
+export const DROP_REASONS = ['malformed', 'no_session', 'refused', 'queue_full', 'slow_consumer', 'expired', 'cluster_unavailable'] as const
 export type DropReason = (typeof DROP_REASONS)[number]
 
 export interface CounterSnapshot {
@@ -7,11 +10,13 @@ export interface CounterSnapshot {
   received: number
   /** copies written to a target's connection (live or from its offline queue) */
   delivered: number
-  /** messages stored for a target that was not connected */
+  /** messages stored for a target that was not connected, or not reading */
   queued: number
   /** cluster mode: messages handed to the shared emitter for a target not connected here */
   forwarded: number
   dropped: Record<DropReason, number>
+  /** how often each limit bit (docs/behaviour.md §7), P2P and ordinary traffic alike, by its `[limits]` key */
+  limits: Record<string, number>
 }
 
 export class Counters {
@@ -19,9 +24,21 @@ export class Counters {
   delivered = 0
   queued = 0
   forwarded = 0
-  readonly dropped: Record<DropReason, number> = { malformed: 0, no_session: 0, refused: 0 }
+  readonly dropped = Object.fromEntries(DROP_REASONS.map((reason) => [reason, 0])) as Record<DropReason, number>
+  readonly limits: LimitHits
+
+  constructor (log: Logger) {
+    this.limits = new LimitHits(log)
+  }
 
   snapshot (): CounterSnapshot {
-    return { received: this.received, delivered: this.delivered, queued: this.queued, forwarded: this.forwarded, dropped: { ...this.dropped } }
+    return {
+      received: this.received,
+      delivered: this.delivered,
+      queued: this.queued,
+      forwarded: this.forwarded,
+      dropped: { ...this.dropped },
+      limits: this.limits.snapshot()
+    }
   }
 }

@@ -14,6 +14,11 @@ export type P2PErrorCode =
   | 'ERR_P2P_AEDES_VERSION'
   /** a bad option, config key, file or flag; `key` names it */
   | 'ERR_P2P_CONFIG'
+  /**
+   * a QoS 1/2 P2P message not acknowledged because too much already waits on
+   * the cluster's store or emitter (Redis away); the sender sends it again
+   */
+  | 'ERR_P2P_UNAVAILABLE'
 
 export class P2PError extends Error {
   override name = 'P2PError'

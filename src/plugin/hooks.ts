@@ -6,6 +6,9 @@
  * - `publish` is wrapped. The host's `authorizePublish` has already run on the
  *   original `p2p/B/x` packet by then, and the sender's PUBACK/PUBREC flow is
  *   the host's, so a dropped message still completes it.
+ * - `authorizePublish` is wrapped: once the host's own allows a QoS 1 P2P
+ *   message, it is routed there, because Aedes writes the PUBACK before it
+ *   publishes, and a message is acknowledged only once it is kept.
  * - `preConnect` is wrapped to remember the username a client connects with.
  * - `authorizeSubscribe` is wrapped to refuse filters into the channels'
  *   namespace, including a session's own channel subscription as Aedes
@@ -37,6 +40,15 @@ export function installHooks (broker: Aedes, { router, authorization, sessions, 
     if (!client.clean && !client.closed) await sessions.mark(client)
   })
   replacePublish(broker, router)
+
+  const hostAuthorizePublish = broker.authorizePublish
+  broker.authorizePublish = (client, packet, callback) => {
+    hostAuthorizePublish.call(broker, client, packet, (err) => {
+      if (err !== undefined && err !== null) callback(err)
+      else if (client === null) callback(null)
+      else router.beforeAck(packet, client, (failed) => { callback(failed ?? null) })
+    })
+  }
 
   const hostPreConnect = broker.preConnect
   broker.preConnect = (client, packet, callback) => {

@@ -30,8 +30,12 @@ interface Persistence {
   subscriptionsByTopic (topic: string): Promise<StoredSubscription[]>
   subscriptionsByClient (client: { id: string }): Promise<Array<{ topic: string, qos: number }>>
   addSubscriptions (client: { id: string }, subs: Array<{ topic: string, qos: number }>): Promise<void>
-  outgoingEnqueueCombi (subs: StoredSubscription[], packet: AedesPublishPacket): Promise<void>
+  outgoingEnqueue (sub: { clientId: string }, packet: AedesPublishPacket): Promise<void>
+  outgoingEnqueueCombi (subs: Array<{ clientId: string }>, packet: AedesPublishPacket): Promise<void>
   outgoingUpdate (client: { id: string }, packet: AedesPublishPacket): Promise<unknown>
+  outgoingClearMessageId (client: { id: string }, packet: { messageId?: number }): Promise<AedesPublishPacket | undefined>
+  outgoingStream (client: { id: string }): AsyncIterable<AedesPublishPacket>
+  cleanSubscriptions (client: { id: string }): Promise<void>
   delWill (client: { id: string }): Promise<unknown>
   destroy (): Promise<void> | void
 }
@@ -49,6 +53,7 @@ interface Broker extends Aedes {
 
 interface BrokerClient extends Client {
   broker: Aedes
+  connackSent: boolean
   errored?: boolean
   /** the next outgoing packet identifier; shared so ours never collide with the broker's */
   _nextId: number
@@ -149,6 +154,11 @@ export function beforeConnack (broker: Aedes, step: (client: Client) => Promise<
   }
 }
 
+/** True once the client's CONNACK is written (Aedes sets `connackSent` right after). */
+export function hasConnack (client: Client): boolean {
+  return (client as BrokerClient).connackSent
+}
+
 /** Hands a packet to the broker's emitter as is, past the publish pipeline. */
 export function emitPacket (broker: Aedes, packet: AedesPublishPacket, done: (err?: Error) => void): void {
   internals(broker).mq.emit(packet, done)
@@ -168,9 +178,95 @@ export async function subscriptionsOf (broker: Aedes, clientId: string): Promise
   return internals(broker).persistence.subscriptionsByClient({ id: clientId })
 }
 
-/** Appends to a session's queue, from where Aedes replays it on reconnect. */
-export async function enqueue (broker: Aedes, subscription: StoredSubscription, packet: AedesPublishPacket): Promise<void> {
-  await internals(broker).persistence.outgoingEnqueueCombi([subscription], packet)
+/** What watchQueues() tells its watcher about every session queue, ordinary and P2P alike. */
+export interface QueueWatch {
+  /** The sessions among `clientIds` whose queues may take `packet`; the others do not get it. */
+  admit (clientIds: string[], packet: AedesPublishPacket): string[] | Promise<string[]>
+  /** A packet left a session's queue (acknowledged, or dropped at replay). */
+  cleared (clientId: string, packet: AedesPublishPacket): void
+}
+
+/** Appends to one session's queue, from where Aedes replays it on reconnect, past the watcher. */
+export type Enqueue = (clientId: string, packet: AedesPublishPacket) => Promise<void>
+
+/**
+ * Puts `watch` in front of every write to and removal from a session queue:
+ * Aedes's own (a persistent subscriber's copy, online or offline) and the
+ * plugin's. Returns the persistence's own enqueue, for a caller that has
+ * already been admitted. aedes-persistence-redis's outgoingEnqueue calls its
+ * outgoingEnqueueCombi, so a packet on its way through one is not admitted
+ * again by the other.
+ */
+export function watchQueues (broker: Aedes, watch: QueueWatch): Enqueue {
+  const persistence = internals(broker).persistence
+  const one = persistence.outgoingEnqueue.bind(persistence)
+  const combi = persistence.outgoingEnqueueCombi.bind(persistence)
+  const clear = persistence.outgoingClearMessageId.bind(persistence)
+  const passing = new WeakSet<AedesPublishPacket>()
+  const admitted = async (subs: Array<{ clientId: string }>, packet: AedesPublishPacket): Promise<Array<{ clientId: string }>> => {
+    const ids = await watch.admit(subs.map((sub) => sub.clientId), packet)
+    return ids.length === subs.length ? subs : subs.filter((sub) => ids.includes(sub.clientId))
+  }
+  const past = async (enqueue: () => Promise<void>, packet: AedesPublishPacket): Promise<void> => {
+    passing.add(packet)
+    try {
+      await enqueue()
+    } finally {
+      passing.delete(packet)
+    }
+  }
+  persistence.outgoingEnqueue = async (sub, packet) => {
+    if (passing.has(packet)) return one(sub, packet)
+    if ((await admitted([sub], packet)).length === 1) await past(async () => { await one(sub, packet) }, packet)
+  }
+  persistence.outgoingEnqueueCombi = async (subs, packet) => {
+    if (passing.has(packet)) return combi(subs, packet)
+    const taking = await admitted(subs, packet)
+    if (taking.length > 0) await past(async () => { await combi(taking, packet) }, packet)
+  }
+  persistence.outgoingClearMessageId = async (client, packet) => {
+    const removed = await clear(client, packet)
+    if (removed !== undefined && removed !== null) watch.cleared(client.id, removed)
+    return removed
+  }
+  return async (clientId, packet) => { await combi([{ clientId }], packet) }
+}
+
+/** A session's queue as the persistence holds it now, oldest first. */
+export function queuedPackets (broker: Aedes, clientId: string): AsyncIterable<AedesPublishPacket> {
+  return internals(broker).persistence.outgoingStream({ id: clientId })
+}
+
+/**
+ * Takes one packet out of a session's queue the way Aedes takes a message
+ * it may not forward: record it with a packet id, then clear by that id (the
+ * queue is keyed by packet id for removal).
+ */
+export async function removeQueued (broker: Aedes, clientId: string, packet: AedesPublishPacket, messageId: number): Promise<void> {
+  const persistence = internals(broker).persistence
+  const client = { id: clientId }
+  packet.messageId = messageId
+  await persistence.outgoingUpdate(client, packet)
+  await persistence.outgoingClearMessageId(client, packet)
+}
+
+/**
+ * Empties an offline session's queue, as Aedes empties a leftover one when
+ * its client comes back with a clean session (memory and level persistence
+ * keep a queue when its subscriptions go). Returns how many it removed.
+ */
+export async function dropQueue (broker: Aedes, clientId: string): Promise<number> {
+  let removed = 0
+  for await (const packet of internals(broker).persistence.outgoingStream({ id: clientId })) {
+    await removeQueued(broker, clientId, packet, (removed % 65535) + 1)
+    removed++
+  }
+  return removed
+}
+
+/** Ends an offline session: its subscriptions go, and with them its place in the topic index. */
+export async function endSession (broker: Aedes, clientId: string): Promise<void> {
+  await internals(broker).persistence.cleanSubscriptions({ id: clientId })
 }
 
 /** Records the packet id a queued packet is sent with; rejects when it is no longer queued. */

@@ -6,6 +6,7 @@
 import type { Cluster } from '../cluster/strategy.js'
 import type { AuthorizeP2P } from './authorization.js'
 import { ConfigError } from './errors.js'
+import type { PluginLimits } from './limits.js'
 import type { Logger } from './log.js'
 import { ruleConfigs, type RuleConfig } from './rules.js'
 import { readTomlFile, rejectUnknownKeys, withSource, type Table } from './table.js'
@@ -67,6 +68,15 @@ export interface P2POptions extends Partial<PluginConfig> {
    */
   cluster?: Cluster
   /**
+   * What any one client can make the broker hold (docs/behaviour.md §7):
+   * session queues, P2P and ordinary alike, and what waits for a slow
+   * reader. Keys left out keep their defaults; every limit is on by default.
+   * Fixed for the plugin's lifetime.
+   * @default { max_queued_messages: 1000, max_queued_bytes: 64 MiB, max_pending_bytes: 1 MiB, message_expiry: 0, session_expiry: 0 }
+   * @example { max_queued_messages: 100, message_expiry: 86400 }
+   */
+  limits?: Partial<PluginLimits>
+  /**
    * Where the plugin logs; any pino logger fits.
    * @default pino({ name: 'aedes-p2p-messaging', level: 'warn' })
    */
@@ -75,7 +85,7 @@ export interface P2POptions extends Partial<PluginConfig> {
 
 export const PLUGIN_DEFAULTS: Readonly<PluginConfig> = Object.freeze({ mode: 'prefix', keyword: 'p2p', rules: [] })
 export const PLUGIN_KEYS: readonly string[] = ['mode', 'keyword', 'rules']
-export const OPTION_KEYS: readonly string[] = [...PLUGIN_KEYS, 'configFile', 'authorize', 'immutable', 'startup', 'cluster', 'logger']
+export const OPTION_KEYS: readonly string[] = [...PLUGIN_KEYS, 'configFile', 'authorize', 'immutable', 'startup', 'cluster', 'limits', 'logger']
 
 /** Checks the plugin's keys of `input`; keys it does not own are left to the caller. */
 export function pluginConfig (input: Table, base: Readonly<PluginConfig> = PLUGIN_DEFAULTS): PluginConfig {

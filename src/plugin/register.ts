@@ -13,9 +13,12 @@ import { Delivery } from './delivery.js'
 import { ConfigError, P2PError } from './errors.js'
 import { installHooks } from './hooks.js'
 import { checkHost, publishOf } from './host.js'
+import { pluginLimits, type PluginLimits } from './limits.js'
 import { defaultLogger, type Logger } from './log.js'
 import { loadPluginFile, OPTION_KEYS, pluginConfig, PLUGIN_KEYS, type P2POptions, type PluginConfig } from './options.js'
+import { Queues } from './queues.js'
 import { Router } from './routing.js'
+import { expireSessions } from './session-expiry.js'
 import { Sessions } from './sessions.js'
 import { isTable, rejectUnknownKeys } from './table.js'
 import { TopicParser } from './topic.js'
@@ -23,6 +26,8 @@ import { TopicParser } from './topic.js'
 export interface P2PHandle {
   /** the running config */
   readonly config: Readonly<PluginConfig>
+  /** the limits it was registered with */
+  readonly limits: Readonly<PluginLimits>
   readonly immutable: boolean
   /** false after stop(), or when registered with `startup: false` */
   readonly running: boolean
@@ -48,6 +53,7 @@ const REGISTERED = Symbol.for('aedes-p2p-messaging')
 
 class P2PPlugin implements P2PHandle {
   readonly immutable: boolean
+  readonly limits: Readonly<PluginLimits>
   #config: PluginConfig
   readonly #router: Router
   readonly #authorization: Authorization
@@ -55,19 +61,21 @@ class P2PPlugin implements P2PHandle {
   readonly #configFile: string | undefined
   readonly #log: Logger
 
-  constructor (broker: Aedes, config: PluginConfig, options: P2POptions, cluster: Cluster, log: Logger) {
+  constructor (broker: Aedes, config: PluginConfig, limits: PluginLimits, options: P2POptions, cluster: Cluster, log: Logger) {
     this.#config = config
+    this.limits = Object.freeze(limits)
     this.immutable = options.immutable === true
     this.#configFile = options.configFile
     this.#log = log
-    const counters = this.#counters = new Counters()
+    const counters = this.#counters = new Counters(log)
     const authorization = this.#authorization = new Authorization(config.rules, options.authorize, log)
     const hostForward = broker.authorizeForward
-    const delivery = new Delivery(broker, hostForward, counters, log)
+    const delivery = new Delivery(broker, hostForward, counters, limits, log)
     const sessions = new Sessions(broker, cluster.indexMayLag, log)
     const packets = new ChannelPackets(broker.id)
+    const queues = new Queues(broker, limits, counters)
     const router = this.#router = new Router(new TopicParser(config.mode, config.keyword), {
-      broker, hostPublish: publishOf(broker), authorization, sessions, delivery, cluster, packets, counters, log
+      broker, hostPublish: publishOf(broker), authorization, sessions, queues, delivery, cluster, packets, counters, log
     })
     router.running = options.startup !== false
     // first, so a strategy that refuses this broker leaves it as it was
@@ -75,10 +83,10 @@ class P2PPlugin implements P2PHandle {
       broker,
       log,
       pack: (target, topic, payload, qos) => packets.pack(target, topic, payload, qos),
-      arrive: (client, packet) => { delivery.arrive(client, packet) },
-      isQueued: (client, packet) => delivery.isQueued(client, packet)
+      arrive: (client, packet) => { delivery.arrive(client, packet) }
     })
     installHooks(broker, { router, authorization, sessions, delivery, hostForward })
+    if (limits.session_expiry > 0) expireSessions(broker, limits.session_expiry, counters, log)
   }
 
   get config (): Readonly<PluginConfig> { return this.#config }
@@ -130,9 +138,10 @@ export async function register (aedes: Aedes, options: P2POptions = {}): Promise
   const given: unknown = options
   if (!isTable(given)) throw new ConfigError('register() options must be an object', 'options')
   rejectUnknownKeys(given, OPTION_KEYS, 'register() options')
-  const { configFile, authorize, cluster, logger, ...inline } = options
+  const { configFile, authorize, cluster, logger, limits, ...inline } = options
   if (authorize !== undefined && typeof authorize !== 'function') throw new ConfigError('authorize must be a function', 'authorize')
   const strategy = cluster ?? standalone()
+  const checkedLimits = pluginLimits(limits)
   if (typeof strategy.attach !== 'function' || typeof strategy.elsewhere !== 'function') {
     throw new ConfigError('cluster must be a strategy such as standalone() or emitterCluster()', 'cluster')
   }
@@ -140,7 +149,7 @@ export async function register (aedes: Aedes, options: P2POptions = {}): Promise
   const config = pluginConfig(inline, base)
   // checked again after the await: two concurrent register() calls must not both install
   refuseTwice()
-  const plugin = new P2PPlugin(broker, config, options, strategy, logger ?? defaultLogger())
+  const plugin = new P2PPlugin(broker, config, checkedLimits, options, strategy, logger ?? defaultLogger())
   marked[REGISTERED] = plugin
   return plugin
 }

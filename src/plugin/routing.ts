@@ -5,24 +5,30 @@
  * strategy. This is the hot path: the ordinary case costs one topic check,
  * and the P2P case allocates no closure unless a check answers later.
  */
-import type { Aedes, AedesPublishPacket, Client } from 'aedes'
+import type { Aedes, AedesPublishPacket, Client, PublishPacket } from 'aedes'
 import type { Cluster } from '../cluster/strategy.js'
 import type { Authorization, Refusal } from './authorization.js'
 import { ChannelPackets, isChannel } from './channel.js'
 import type { Counters, DropReason } from './counters.js'
 import type { Delivery } from './delivery.js'
-import { connectedClient, enqueue, type PublishDone, type PublishFn } from './host.js'
+import { P2PError } from './errors.js'
+import { connectedClient, type PublishDone, type PublishFn } from './host.js'
 import { WarnLimiter, type Logger } from './log.js'
+import type { Queues } from './queues.js'
 import type { Sessions } from './sessions.js'
-import { TopicParser, type P2PTopic } from './topic.js'
+import { TopicParser, type ParsedTopic as P2PParse, type P2PTopic } from './topic.js'
 
 const DOLLAR = 36
+/** what #parse() answers for a publish on a channel */
+const CHANNEL = Symbol('channel')
+type ParsedTopic = P2PParse | typeof CHANNEL
 
 export interface RouterParts {
   broker: Aedes
   hostPublish: PublishFn
   authorization: Authorization
   sessions: Sessions
+  queues: Queues
   delivery: Delivery
   cluster: Cluster
   packets: ChannelPackets
@@ -38,12 +44,17 @@ export class Router {
   readonly #hostPublish: PublishFn
   readonly #authorization: Authorization
   readonly #sessions: Sessions
+  readonly #queues: Queues
   readonly #delivery: Delivery
   readonly #cluster: Cluster
   readonly #packets: ChannelPackets
   readonly #counters: Counters
   readonly #log: Logger
   readonly #clientWarnings: WarnLimiter
+  /** P2P messages waiting on the store or the cluster, and their payload bytes */
+  readonly #buffered = { messages: 0, bytes: 0 }
+  /** QoS 1 packets routed by beforeAck(), for publish() to pass */
+  readonly #routed = new WeakSet<object>()
 
   constructor (parser: TopicParser, parts: RouterParts) {
     this.#parser = parser
@@ -51,6 +62,7 @@ export class Router {
     this.#hostPublish = parts.hostPublish
     this.#authorization = parts.authorization
     this.#sessions = parts.sessions
+    this.#queues = parts.queues
     this.#delivery = parts.delivery
     this.#cluster = parts.cluster
     this.#packets = parts.packets
@@ -64,21 +76,57 @@ export class Router {
     this.#parser = parser
   }
 
-  /** Aedes's publish, wrapped: `client` is null for server code and wills of clients already gone. */
-  publish (packet: AedesPublishPacket, client: Client | null, done: PublishDone): void {
-    const topic = packet.topic
-    if (isChannel(topic)) {
-      // a forged channel message would bypass every check; nobody publishes here
-      this.#drop('refused', client, topic, 'internal topic')
+  /**
+   * Aedes's authorizePublish, after the host's own has allowed the packet.
+   * Aedes writes a QoS 1 PUBACK before it publishes, so a QoS 1 P2P message
+   * is routed here, and the PUBACK follows only once the message is kept
+   * (docs/behaviour.md §7); an error here closes the sender's connection
+   * unacknowledged. The publish that Aedes then runs finds it done.
+   */
+  beforeAck (packet: PublishPacket, client: Client, done: PublishDone): void {
+    if (packet.qos !== 1) {
       done()
       return
     }
+    const parsed = this.#parse(packet.topic, client)
+    if (parsed === null) {
+      done()
+      return
+    }
+    this.#routed.add(packet)
+    // the same object Aedes then hands to publish(); the fields read here are the ones both types share
+    this.#route(parsed, packet as AedesPublishPacket, client, done)
+  }
+
+  /** Aedes's publish, wrapped: `client` is null for server code and wills of clients already gone. */
+  publish (packet: AedesPublishPacket, client: Client | null, done: PublishDone): void {
+    if (packet.qos === 1 && this.#routed.delete(packet)) {
+      done()
+      return
+    }
+    const parsed = this.#parse(packet.topic, client)
+    if (parsed === null) {
+      this.#hostPublish.call(this.#broker, packet, client, done)
+      return
+    }
+    this.#route(parsed, packet, client, done)
+  }
+
+  /** The P2P topic a publish is for; null for one that goes on to Aedes as it is. */
+  #parse (topic: string, client: Client | null): ParsedTopic | null {
+    if (isChannel(topic)) return CHANNEL
     // The broker's own traffic on $-topics ($SYS heartbeats, the
     // persistence's broadcasts) is never P2P, whatever the keyword: a
     // suffix-form keyword such as 'sub' or 'new' would otherwise take it.
-    const parsed = this.running && !(client === null && topic.charCodeAt(0) === DOLLAR) ? this.#parser.parse(topic) : null
-    if (parsed === null) {
-      this.#hostPublish.call(this.#broker, packet, client, done)
+    return this.running && !(client === null && topic.charCodeAt(0) === DOLLAR) ? this.#parser.parse(topic) : null
+  }
+
+  #route (parsed: ParsedTopic, packet: AedesPublishPacket, client: Client | null, done: PublishDone): void {
+    const topic = packet.topic
+    if (parsed === CHANNEL) {
+      // a forged channel message would bypass every check; nobody publishes here
+      this.#drop('refused', client, topic, 'internal topic')
+      done()
       return
     }
     this.#counters.received++
@@ -108,40 +156,73 @@ export class Router {
 
   #send (p2p: P2PTopic, payload: Buffer, qos: 0 | 1 | 2, done: PublishDone): void {
     const local = connectedClient(this.#broker, p2p.target)
-    // QoS 0 is never queued, and a live copy to a clean session needs neither the envelope nor the store
-    if (qos === 0 || (local !== undefined && local.clean)) {
-      if (local !== undefined) this.#delivery.deliver(local, p2p.topic, payload, qos, undefined)
-      else this.#elsewhere(p2p, payload, qos, undefined)
+    // a live copy to a clean session needs neither the envelope nor the store
+    if (local !== undefined && (qos === 0 || local.clean)) {
+      this.#delivery.deliver(local, p2p.topic, payload, qos, undefined)
       done()
       return
     }
-    this.#sessions.find(p2p.target, local !== undefined).then(async (session) => {
-      if (session === null) {
-        // not connected here: a client connected here has a session or took the path above
-        this.#elsewhere(p2p, payload, qos, undefined)
-        done()
-        return
-      }
-      const stored = this.#packets.pack(p2p.target, p2p.topic, payload, qos)
-      await enqueue(this.#broker, session, stored)
-      const now = connectedClient(this.#broker, p2p.target)
-      if (now !== undefined && !now.clean) this.#delivery.deliver(now, p2p.topic, payload, qos, stored)
-      else this.#elsewhere(p2p, payload, qos, stored)
-      done()
-    }).catch((err: unknown) => {
-      // as for ordinary traffic: a persistence failure is the sender's error
-      done(err as Error)
+    // everything below may wait on the store or the cluster: what waits is bounded
+    const buffered = this.#buffered
+    if (buffered.messages >= this.#cluster.maxBufferedMessages || buffered.bytes + payload.length > this.#cluster.maxBufferedBytes) {
+      this.#unavailable(p2p, qos, done)
+      return
+    }
+    buffered.messages++
+    buffered.bytes += payload.length
+    const kept = qos === 0 ? this.#forward(p2p, payload, qos, undefined) : this.#keep(p2p, payload, qos, local !== undefined)
+    // QoS 0 is never queued and has no acknowledgement to wait for
+    if (qos === 0) done()
+    kept.then(() => {
+      buffered.messages--
+      buffered.bytes -= payload.length
+      if (qos > 0) done()
+    }, (err: unknown) => {
+      buffered.messages--
+      buffered.bytes -= payload.length
+      // as for ordinary traffic: a store that fails is the sender's error, and it stays unacknowledged
+      if (qos > 0) done(err as Error)
+      else this.#log.error({ err, target: p2p.target }, 'P2P message not forwarded to the cluster')
     })
   }
 
-  #elsewhere (p2p: P2PTopic, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined): void {
-    const outcome = this.#cluster.elsewhere(p2p, payload, qos, stored)
+  /** QoS 1/2 to a target not connected here as a clean session: queued first when it has a session. */
+  async #keep (p2p: P2PTopic, payload: Buffer, qos: 1 | 2, connectedHere: boolean): Promise<void> {
+    const session = await this.#sessions.find(p2p.target, connectedHere)
+    if (session === null) {
+      // not connected here: a client connected here has a session or took the clean path
+      await this.#forward(p2p, payload, qos, undefined)
+      return
+    }
+    const stored = this.#packets.pack(p2p.target, p2p.topic, payload, qos)
+    if (!await this.#queues.enqueue(p2p.target, stored)) {
+      this.#counters.dropped.queue_full++
+      return
+    }
+    const now = connectedClient(this.#broker, p2p.target)
+    if (now !== undefined && !now.clean) this.#delivery.deliver(now, p2p.topic, payload, qos, stored)
+    else await this.#forward(p2p, payload, qos, stored)
+  }
+
+  async #forward (p2p: P2PTopic, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined): Promise<void> {
+    const outcome = await this.#cluster.elsewhere(p2p, payload, qos, stored)
     if (outcome !== 'no_session') {
       this.#counters[outcome]++
       return
     }
     this.#counters.dropped.no_session++
     this.#log.debug({ target: p2p.target, topic: p2p.topic }, 'P2P message dropped: target not connected and has no session')
+  }
+
+  /** Too much already waits on the store or the cluster: QoS 0 is dropped, QoS 1/2 is not acknowledged. */
+  #unavailable (p2p: P2PTopic, qos: 0 | 1 | 2, done: PublishDone): void {
+    this.#counters.limits.hit('max_buffered_messages', { target: p2p.target })
+    if (qos === 0) {
+      this.#counters.dropped.cluster_unavailable++
+      done()
+      return
+    }
+    done(new P2PError('ERR_P2P_UNAVAILABLE', 'P2P message not accepted: too many messages wait for the cluster store'))
   }
 
   #drop (reason: DropReason, client: Client | null, topic: string, why: string): void {

@@ -11,6 +11,7 @@ import { Redis } from 'ioredis'
 import { startRedis, type TestRedis } from '../../harness/redis.js'
 import { redisNode } from '../../src/cluster/redis.js'
 import { emitterCluster, type CounterSnapshot, type P2POptions } from '../../src/index.js'
+import { DROP_REASONS } from '../../src/plugin/counters.js'
 import { destroyPersistence } from '../../src/plugin/host.js'
 import { captureLog, startBroker, type LogLine, type TestBroker } from './broker.js'
 
@@ -55,14 +56,16 @@ function nodes (all: TestBroker[], after: () => Promise<void> = async () => {}):
     target,
     all,
     counters () {
-      const sum: CounterSnapshot = { received: 0, delivered: 0, queued: 0, forwarded: 0, dropped: { malformed: 0, no_session: 0, refused: 0 } }
+      const dropped = Object.fromEntries(DROP_REASONS.map((reason) => [reason, 0])) as CounterSnapshot['dropped']
+      const sum: CounterSnapshot = { received: 0, delivered: 0, queued: 0, forwarded: 0, dropped, limits: {} }
       for (const { plugin } of all) {
         const c = plugin.counters
         sum.received += c.received
         sum.delivered += c.delivered
         sum.queued += c.queued
         sum.forwarded += c.forwarded
-        for (const reason of Object.keys(sum.dropped) as Array<keyof CounterSnapshot['dropped']>) sum.dropped[reason] += c.dropped[reason]
+        for (const reason of DROP_REASONS) sum.dropped[reason] += c.dropped[reason]
+        for (const [limit, hits] of Object.entries(c.limits)) sum.limits[limit] = (sum.limits[limit] ?? 0) + hits
       }
       return sum
     },
