@@ -1,10 +1,10 @@
 /** The MQTT listeners: TCP, TLS over TCP and WebSocket, each optional. */
 import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http'
 import { createServer as createTcpServer, type AddressInfo, type Server } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { createSecureContext, createServer as createTlsServer } from 'node:tls'
-import type { Aedes } from 'aedes'
 import { createWebSocketStream, WebSocketServer } from 'ws'
 import type { Settings } from './settings.js'
 import { ConfigError } from '../plugin/errors.js'
@@ -49,24 +49,31 @@ export async function readTls (settings: Settings['listeners']): Promise<TlsFile
   return { cert, key }
 }
 
-/** Builds every configured listener without binding yet. */
-export function createListeners (broker: Aedes, settings: Settings['listeners'], tls: TlsFiles | undefined): Listener[] {
+/** What takes each new connection: Aedes's `handle`, or what guards it. */
+export type Handle = (conn: Duplex, req?: IncomingMessage) => void
+
+/**
+ * Builds every configured listener without binding yet. A WebSocket message
+ * larger than `maxPacketSize` closes its connection before it is buffered
+ * (ws's maxPayload); the MQTT packets inside are checked by `handle`.
+ */
+export function createListeners (handle: Handle, settings: Settings['listeners'], tls: TlsFiles | undefined, maxPacketSize: number): Listener[] {
   const listeners: Listener[] = []
   const { host } = settings
   if (settings.port !== false) {
-    listeners.push({ name: 'mqtt', server: createTcpServer(broker.handle), host, port: settings.port })
+    listeners.push({ name: 'mqtt', server: createTcpServer((socket) => { handle(socket) }), host, port: settings.port })
   }
   if (settings.tls_port !== undefined && tls !== undefined) {
-    listeners.push({ name: 'mqtts', server: createTlsServer(tls, broker.handle), host, port: settings.tls_port })
+    listeners.push({ name: 'mqtts', server: createTlsServer(tls, (socket) => { handle(socket) }), host, port: settings.tls_port })
   }
   if (settings.ws_port !== undefined) {
     const http = createHttpServer((_req, res) => {
       res.writeHead(426, { 'Content-Type': 'text/plain' })
       res.end(`MQTT over WebSocket lives at ${settings.ws_path}\n`)
     })
-    const wss = new WebSocketServer({ server: http, path: settings.ws_path })
+    const wss = new WebSocketServer({ server: http, path: settings.ws_path, maxPayload: maxPacketSize })
     wss.on('connection', (socket, req) => {
-      broker.handle(createWebSocketStream(socket), req)
+      handle(createWebSocketStream(socket), req)
     })
     listeners.push({ name: 'ws', server: http, host, port: settings.ws_port })
   }

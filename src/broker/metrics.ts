@@ -5,9 +5,17 @@
 import type { Aedes } from 'aedes'
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import { DROP_REASONS } from '../plugin/counters.js'
+import type { LimitHits } from '../plugin/limits.js'
 import type { P2PHandle } from '../plugin/register.js'
 
-export function createMetrics (broker: Aedes, plugin: P2PHandle): Registry {
+/** What the broker itself counts beside the plugin. */
+export interface BrokerCounts {
+  /** the limits the broker keeps on connections and admission */
+  hits: LimitHits
+  connections: { readonly open: number }
+}
+
+export function createMetrics (broker: Aedes, plugin: P2PHandle, own: BrokerCounts): Registry {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
 
@@ -37,6 +45,26 @@ export function createMetrics (broker: Aedes, plugin: P2PHandle): Registry {
       this.reset()
       for (const reason of DROP_REASONS) this.inc({ reason }, dropped[reason])
     }
+  })
+
+  new Counter({
+    name: 'mqtt_limit_hits_total',
+    help: 'Times a limit bit (docs/behaviour.md §7), by its [limits] or [cluster] key; cluster_unavailable counts clients refused while Redis was away',
+    labelNames: ['limit'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      const hits = { ...plugin.counters.limits }
+      for (const [limit, n] of Object.entries(own.hits.snapshot())) hits[limit] = (hits[limit] ?? 0) + n
+      for (const [limit, n] of Object.entries(hits)) this.inc({ limit }, n)
+    }
+  })
+
+  new Gauge({
+    name: 'mqtt_connections_open',
+    help: 'MQTT connections open, logged in or not; limits.max_connections bounds them',
+    registers: [registry],
+    collect () { this.set(own.connections.open) }
   })
 
   new Gauge({

@@ -5,16 +5,23 @@
 import { Aedes } from 'aedes'
 import type { Logger as PinoLogger } from 'pino'
 import type { Registry } from 'prom-client'
-import { redisNode } from '../cluster/redis.js'
+import { redisNode, type RedisNode } from '../cluster/redis.js'
 import { ConfigError } from '../plugin/errors.js'
 import { destroyPersistence, onBrokerError } from '../plugin/host.js'
+import { LIMIT_KEYS, LimitHits, type PluginLimits } from '../plugin/limits.js'
 import { register, type P2PHandle } from '../plugin/register.js'
 import { createAdminServer } from './admin.js'
+import { guardAdmission } from './admission.js'
+import { Connections } from './connections.js'
+import { openDataDir, type DataDir } from './data-dir.js'
 import { bind, createListeners, readTls, unbind, type Listener } from './listeners.js'
 import { createMetrics } from './metrics.js'
 import type { Settings } from './settings.js'
 import { Users } from './users.js'
 import { isLoopback } from './values.js'
+
+// How long a shutdown may take before it stops waiting for Redis or clients.
+const SHUTDOWN_MS = 10_000
 
 export interface RunningBroker {
   broker: Aedes
@@ -24,7 +31,11 @@ export interface RunningBroker {
   addresses: Record<string, { host: string, port: number }>
   /** re-reads the settings and applies what can change while running */
   reload (): Promise<Settings['plugin']>
-  close (): Promise<void>
+  /**
+   * Stops within SHUTDOWN_MS (10 s), whatever is unreachable; resolves with
+   * false when it had to give up on something (logged, with what).
+   */
+  close (): Promise<boolean>
 }
 
 export interface ServerOptions {
@@ -36,14 +47,21 @@ export interface ServerOptions {
 
 export async function startServer ({ settings, log, loadSettings }: ServerOptions): Promise<RunningBroker> {
   const tls = await readTls(settings.listeners)
-  const users = new Users(settings.users)
-  const redis = settings.cluster.redis
-  const node = redis === undefined ? undefined : redisNode(redis, log.child({ module: 'cluster' }))
-  const shared = node === undefined ? {} : { mq: node.mq, persistence: node.persistence }
-  const broker = await Aedes.createBroker({ ...shared, authenticate: users.authenticate })
-  const plugin = await register(broker, { ...settings.plugin, cluster: node?.cluster, logger: log.child({ module: 'p2p' }) })
-  const metrics = createMetrics(broker, plugin)
+  const { limits, cluster } = settings
+  const hits = new LimitHits(log.child({ module: 'limits' }))
+  const users = new Users(settings.users, { max_auth_pending: limits.max_auth_pending, hits })
+  const node = cluster.redis === undefined
+    ? undefined
+    : redisNode(cluster.redis, log.child({ module: 'cluster' }), { max_buffered_messages: cluster.max_buffered_messages, max_buffered_bytes: cluster.max_buffered_bytes })
+  const disk = settings.persistence.path === undefined ? undefined : await openDataDir(settings.persistence.path)
+  const broker = await Aedes.createBroker({ ...storeOptions(node, disk), authenticate: users.authenticate })
+  const plugin = await register(broker, { ...settings.plugin, cluster: node?.cluster, limits: pluginLimits(limits), logger: log.child({ module: 'p2p' }) })
+  // last, so that its checks come before the password's and the plugin's
+  guardAdmission(broker, { available: node?.available, hits, log })
+  const connections = new Connections(broker, limits, hits, log.child({ module: 'connections' }))
+  const metrics = createMetrics(broker, plugin, { hits, connections })
   observeClients(broker, log)
+  if (disk !== undefined) log.info({ path: settings.persistence.path, brokerId: disk.id }, 'sessions, queues and retained messages are kept on disk')
   let current = settings
   const startedAt = Date.now()
 
@@ -59,32 +77,39 @@ export async function startServer ({ settings, log, loadSettings }: ServerOption
     }
     users.replace(next.users)
     log.level = next.log.level
-    for (const part of ['listeners', 'admin', 'cluster'] as const) {
+    const fixed = ['listeners', 'admin', 'limits', 'persistence', 'cluster'] as const
+    for (const part of fixed) {
       if (JSON.stringify(next[part]) !== JSON.stringify(current[part])) {
         log.warn({ section: part }, `[${part}] changed: it takes effect after a restart`)
       }
     }
-    current = { ...next, listeners: current.listeners, admin: current.admin, cluster: current.cluster }
+    current = { ...next, listeners: current.listeners, admin: current.admin, limits: current.limits, persistence: current.persistence, cluster: current.cluster }
     log.info({ mode: next.plugin.mode, rules: next.plugin.rules.length, users: next.users.length }, 'config reloaded')
     return plugin.config
   }
 
   const listeners: Listener[] = []
+  const stop = async (): Promise<boolean> => shutdown(broker, listeners, node, log)
   try {
-    listeners.push(...createListeners(broker, settings.listeners, tls))
+    listeners.push(...createListeners(connections.handle, settings.listeners, tls, limits.max_packet_size))
     if (settings.admin.port !== undefined) {
       const admin = createAdminServer({
         metrics,
         config: () => plugin.config,
         reload,
-        health: () => ({ uptime_seconds: Math.round((Date.now() - startedAt) / 1000), clients: broker.connectedClients, p2p: plugin.running }),
+        health: () => ({
+          uptime_seconds: Math.round((Date.now() - startedAt) / 1000),
+          clients: broker.connectedClients,
+          p2p: plugin.running,
+          ...(node === undefined ? {} : { redis: node.available() ? 'up' : 'down' })
+        }),
         token: () => current.admin.token
       })
       listeners.push({ name: 'admin', server: admin, host: settings.admin.host, port: settings.admin.port })
     }
     for (const listener of listeners) await bind(listener)
   } catch (err) {
-    await shutdown(broker, listeners)
+    await stop()
     throw err
   }
 
@@ -97,7 +122,7 @@ export async function startServer ({ settings, log, loadSettings }: ServerOption
     log.warn({ host: settings.listeners.host }, 'no [[users]] configured: anyone who can reach this address may connect')
   }
 
-  let closing: Promise<void> | undefined
+  let closing: Promise<boolean> | undefined
   return {
     broker,
     plugin,
@@ -105,19 +130,45 @@ export async function startServer ({ settings, log, loadSettings }: ServerOption
     addresses,
     reload,
     close: async () => {
-      closing ??= shutdown(broker, listeners)
-      await closing
+      closing ??= stop()
+      return closing
     }
   }
 }
 
-// Stop accepting, let Aedes close its clients and emitter, then flush and
-// close the persistence, which Aedes's close() does not touch.
-async function shutdown (broker: Aedes, listeners: Listener[]): Promise<void> {
-  const unbound = Promise.all(listeners.map(unbind))
-  await new Promise<void>((resolve) => { broker.close(() => { resolve() }) })
-  await unbound
-  await destroyPersistence(broker)
+function storeOptions (node: RedisNode | undefined, disk: DataDir | undefined): object {
+  if (node !== undefined) return { mq: node.mq, persistence: node.persistence }
+  if (disk !== undefined) return { id: disk.id, persistence: disk.persistence }
+  return {}
+}
+
+function pluginLimits (limits: Settings['limits']): PluginLimits {
+  return Object.fromEntries(LIMIT_KEYS.map((key) => [key, limits[key]])) as unknown as PluginLimits
+}
+
+/**
+ * Stops accepting, lets Aedes close its clients and emitter, then flushes
+ * and closes the persistence, which Aedes's close() does not touch — within
+ * SHUTDOWN_MS. Past it (Redis away: what waits for it never ends), it logs
+ * what was not flushed, drops the Redis connections and returns false.
+ */
+async function shutdown (broker: Aedes, listeners: Listener[], node: RedisNode | undefined, log: PinoLogger): Promise<boolean> {
+  const work = (async () => {
+    const unbound = Promise.all(listeners.map(unbind))
+    await new Promise<void>((resolve) => { broker.close(() => { resolve() }) })
+    await unbound
+    await destroyPersistence(broker)
+  })()
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<'late'>((resolve) => { timer = setTimeout(resolve, SHUTDOWN_MS, 'late') })
+  const outcome = await Promise.race([work.then(() => 'done' as const), late])
+  clearTimeout(timer)
+  if (outcome === 'done') return true
+  log.error({ unanswered: node?.unanswered() ?? null, waitedMs: SHUTDOWN_MS }, 'shutdown gave up waiting: commands for Redis were not answered and are lost; their senders were not acknowledged')
+  node?.disconnect()
+  // settles now that its connections are gone; nothing more is waited for
+  work.catch(() => {})
+  return false
 }
 
 function observeClients (broker: Aedes, log: PinoLogger): void {

@@ -5,11 +5,13 @@
  * listens. One schema below names every table key and its check; the file,
  * the flags and the usage text all go through it.
  */
+import { CLUSTER_LIMIT_DEFAULTS } from '../cluster/strategy.js'
 import { ConfigError } from '../plugin/errors.js'
+import { LIMIT_DEFAULTS, type PluginLimits } from '../plugin/limits.js'
 import { pluginConfig, PLUGIN_KEYS, type PluginConfig } from '../plugin/options.js'
 import { isTable, readTomlFile, rejectUnknownKeys, withSource, type Table } from '../plugin/table.js'
 import { userConfigs, type UserConfig } from './users.js'
-import { host, isLoopback, logLevel, port, portOrOff, redisUrl, text, wsPath, type Check, type LogLevel } from './values.js'
+import { bytes, count, host, isLoopback, logLevel, packetSize, port, portOrOff, redisUrl, seconds, text, wsPath, type Check, type LogLevel } from './values.js'
 
 export interface Settings {
   plugin: PluginConfig
@@ -26,18 +28,51 @@ export interface Settings {
   }
   users: UserConfig[]
   admin: { host: string, port?: number, token?: string }
+  /** what any one client can make the broker hold (docs/behaviour.md §7); every limit is on by default */
+  limits: Limits
+  /** sessions, queues and retained messages on disk in `path`; in memory without it */
+  persistence: { path?: string }
   /** one node of a cluster sharing this Redis (docs/behaviour.md §5); in-memory without it */
-  cluster: { redis?: string }
+  cluster: {
+    redis?: string
+    /** P2P messages a node holds while they wait for Redis */
+    max_buffered_messages: number
+    /** and their payload bytes */
+    max_buffered_bytes: number
+  }
   log: { level: LogLevel }
 }
 
-type Tables = Pick<Settings, 'listeners' | 'admin' | 'cluster' | 'log'>
+/** The plugin's limits, and those the broker keeps on connections. */
+export interface Limits extends PluginLimits {
+  /** bytes in one MQTT packet, fixed header included; a larger one closes its connection */
+  max_packet_size: number
+  /** open connections; past it a new one gets CONNACK 3 (server unavailable) */
+  max_connections: number
+  /** password checks running or waiting at once; past it CONNACK 3 at once */
+  max_auth_pending: number
+}
+
+export const BROKER_LIMIT_DEFAULTS = Object.freeze({ max_packet_size: 1024 * 1024, max_connections: 100_000, max_auth_pending: 64 })
+
+type Tables = Pick<Settings, 'listeners' | 'admin' | 'limits' | 'persistence' | 'cluster' | 'log'>
 type Schema = { [S in keyof Tables]: { [K in keyof Required<Tables[S]>]: Check<Required<Tables[S]>[K]> } }
 
 const SCHEMA: Schema = {
   listeners: { host, port: portOrOff, ws_port: port, ws_path: wsPath, tls_port: port, tls_cert: text, tls_key: text },
   admin: { host, port, token: text },
-  cluster: { redis: redisUrl },
+  limits: {
+    max_packet_size: packetSize,
+    max_connections: count,
+    max_queued_messages: count,
+    max_queued_bytes: bytes,
+    max_pending_bytes: bytes,
+    message_expiry: seconds,
+    session_expiry: seconds,
+    max_auth_pending: count
+  },
+  persistence: { path: text },
+  cluster: { redis: redisUrl, max_buffered_messages: count, max_buffered_bytes: bytes },
   log: { level: logLevel }
 }
 const TABLE_NAMES = Object.keys(SCHEMA) as Array<keyof Tables>
@@ -58,7 +93,9 @@ export function defaultSettings (): Settings {
     listeners: { host: '127.0.0.1', port: 1883, ws_path: '/mqtt' },
     users: [],
     admin: { host: '127.0.0.1' },
-    cluster: {},
+    limits: { ...LIMIT_DEFAULTS, ...BROKER_LIMIT_DEFAULTS },
+    persistence: {},
+    cluster: { ...CLUSTER_LIMIT_DEFAULTS },
     log: { level: 'info' }
   }
 }
@@ -113,7 +150,10 @@ function set (settings: Settings, key: SettingKey, value: unknown, where: string
 }
 
 function check (settings: Settings): void {
-  const { listeners, admin } = settings
+  const { listeners, admin, persistence, cluster } = settings
+  if (persistence.path !== undefined && cluster.redis !== undefined) {
+    throw new ConfigError('persistence.path (--data-dir) and cluster.redis (--redis) cannot be combined: with Redis, the cluster keeps its sessions in Redis', 'persistence.path')
+  }
   if (listeners.tls_port !== undefined && (listeners.tls_cert === undefined || listeners.tls_key === undefined)) {
     throw new ConfigError('the TLS listener needs both listeners.tls_cert and listeners.tls_key (--tls-cert, --tls-key)', listeners.tls_cert === undefined ? 'listeners.tls_cert' : 'listeners.tls_key')
   }

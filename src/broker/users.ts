@@ -6,6 +6,7 @@
 import { randomBytes, scrypt as scryptCallback, timingSafeEqual } from 'node:crypto'
 import type { AuthenticateError, Client } from 'aedes'
 import { ConfigError } from '../plugin/errors.js'
+import type { LimitHits } from '../plugin/limits.js'
 import { isTable, rejectUnknownKeys } from '../plugin/table.js'
 
 export interface UserConfig {
@@ -18,6 +19,7 @@ const USER_KEYS = ['username', 'password']
 const HASH = /^\$scrypt\$N=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/
 const DEFAULT_COST = { N: 16384, r: 8, p: 1 }
 // MQTT CONNACK return codes (3.1.1 §3.2.2.3)
+const SERVER_UNAVAILABLE = 3
 const BAD_USERNAME_OR_PASSWORD = 4
 const NOT_AUTHORIZED = 5
 
@@ -70,17 +72,40 @@ function refuse (code: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode: code }) as AuthenticateError
 }
 
+/** What bounds the password checks (docs/behaviour.md §7). */
+export interface CheckLimits {
+  /** checks running or waiting at once; past it, CONNACK 3 at once */
+  max_auth_pending: number
+  hits: LimitHits
+}
+
 /**
  * An Aedes `authenticate` hook over a user list that can be swapped on
  * reload. With no users, everyone is let in (the broker then listens on
  * loopback unless told otherwise).
+ *
+ * A check costs one scrypt whether the user exists or not, so neither the
+ * answer's timing nor a flood of unknown names tells which users exist; and
+ * at most max_auth_pending checks run or wait at once (libuv runs four at a
+ * time), so a flood of wrong passwords keeps the broker answering everyone
+ * else within the time of max_auth_pending checks.
  */
 export class Users {
   #byName = new Map<string, string>()
+  #pending = 0
+  readonly #limits: CheckLimits
+  // checked against when the user is unknown, so that costs the same
+  readonly #decoy: Promise<string> = hashPassword(randomBytes(16).toString('base64'))
 
-  constructor (users: readonly UserConfig[]) { this.replace(users) }
+  constructor (users: readonly UserConfig[], limits: CheckLimits) {
+    this.#limits = limits
+    this.replace(users)
+  }
 
   get size (): number { return this.#byName.size }
+
+  /** Checks running or waiting now. */
+  get pending (): number { return this.#pending }
 
   replace (users: readonly UserConfig[]): void {
     this.#byName = new Map(users.map((u) => [u.username, u.password]))
@@ -96,13 +121,23 @@ export class Users {
       done(refuse(NOT_AUTHORIZED, 'anonymous clients are not allowed'), null)
       return
     }
-    const hash = users.get(username)
-    if (hash === undefined || password === undefined) {
-      done(refuse(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), null)
+    if (this.#pending >= this.#limits.max_auth_pending) {
+      this.#limits.hits.hit('max_auth_pending', { pending: this.#pending })
+      done(refuse(SERVER_UNAVAILABLE, 'too many password checks under way'), null)
       return
     }
-    verifyPassword(password, hash).then((ok) => {
+    this.#pending++
+    const hash = users.get(username)
+    const given = password ?? Buffer.alloc(0)
+    const checked = hash === undefined
+      ? this.#decoy.then(async (decoy) => { await verifyPassword(given, decoy); return false })
+      : verifyPassword(given, hash)
+    checked.then((ok) => {
+      this.#pending--
       done(ok ? null : refuse(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), ok || null)
-    }, () => { done(refuse(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), null) })
+    }, () => {
+      this.#pending--
+      done(refuse(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), null)
+    })
   }
 }

@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net'
 import { ConfigError } from '../plugin/errors.js'
+import { wholeNumber } from '../plugin/limits.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -48,6 +49,26 @@ export const redisUrl: Check<string> = (value, where, key) => {
     throw new ConfigError(`${where} must be a redis:// or rediss:// URL (got ${JSON.stringify(value)})`, key)
   }
   return value as string
+}
+
+/** A count of something a limit allows: at least 1. */
+export const count: Check<number> = (value, where, key) => wholeNumber(value, where, key, 1)
+
+/** A size in bytes: at least 1. */
+export const bytes: Check<number> = count
+
+/** Seconds, where 0 means never. */
+export const seconds: Check<number> = (value, where, key) => wholeNumber(value, where, key, 0)
+
+// MQTT's own ceiling: a remaining length of at most 268,435,455 after a fixed header of at most 5 bytes
+const MQTT_MAX_PACKET = 268_435_460
+// room for a CONNECT with a client id, a username and a password
+const LEAST_PACKET = 64
+
+export const packetSize: Check<number> = (value, where, key) => {
+  const n = wholeNumber(value, where, key, LEAST_PACKET)
+  if (n > MQTT_MAX_PACKET) throw new ConfigError(`${where} must be at most ${MQTT_MAX_PACKET}, MQTT's own largest packet (got ${JSON.stringify(value)})`, key)
+  return n
 }
 
 export const logLevel: Check<LogLevel> = (value, where, key) => {

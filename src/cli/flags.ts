@@ -33,6 +33,9 @@ export const FLAGS: readonly Flag[] = [
   { name: 'admin-host', arg: 'HOST', setting: 'admin.host', help: 'admin API address' },
   { name: 'admin-token', arg: 'TOKEN', setting: 'admin.token', env: 'P2P_ADMIN_TOKEN', help: 'bearer token for the admin API' },
   { name: 'redis', arg: 'URL', setting: 'cluster.redis', unset: 'in memory', help: 'run as one node of a cluster sharing this Redis' },
+  { name: 'data-dir', arg: 'DIR', setting: 'persistence.path', unset: 'in memory', help: 'keep sessions, queues and retained messages on disk in DIR' },
+  { name: 'max-packet-size', arg: 'BYTES', setting: 'limits.max_packet_size', help: 'a larger MQTT packet closes its connection' },
+  { name: 'max-connections', arg: 'N', setting: 'limits.max_connections', help: 'past it, new connections get CONNACK 3' },
   { name: 'config', arg: 'FILE', help: 'TOML config file; flags override it' },
   { name: 'log-level', arg: 'LEVEL', setting: 'log.level', help: 'fatal, error, warn, info, debug, trace or silent' },
   { name: 'help', short: 'h', help: 'show this help' }

@@ -86,10 +86,10 @@ export async function run (argv: readonly string[], io: CliIO = processIO): Prom
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)
   })
-  await running.close()
+  const complete = await running.close()
   process.removeListener('SIGHUP', reload)
-  log.info('stopped')
-  return 0
+  log.info({ complete }, complete ? 'stopped' : 'stopped without flushing everything')
+  return complete ? 0 : 1
 }
 
 async function hashCommand (args: readonly string[], io: CliIO, fail: (message: string, withUsage?: boolean) => number): Promise<number> {

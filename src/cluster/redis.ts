@@ -12,41 +12,97 @@ import { createRequire } from 'node:module'
 import { Redis } from 'ioredis'
 import type { Logger } from '../plugin/log.js'
 import { emitterCluster } from './emitter.js'
-import type { Cluster } from './strategy.js'
+import type { Cluster, ClusterLimits } from './strategy.js'
 
 const require = createRequire(import.meta.url)
 // both are CommonJS with no ESM entry
 const MQEmitterRedis = require('mqemitter-redis') as (opts: object) => unknown
 const redisPersistence = require('aedes-persistence-redis') as (opts: object) => unknown
 
+// A Redis that takes longer than this to answer a PING counts as away, even
+// while its connection stays open (a frozen server, a network partition).
+const PING_EVERY_MS = 1000
+const PING_WAIT_MS = 1000
+
 /** What Aedes.createBroker() and register() take to make a broker one node of the cluster. */
 export interface RedisNode {
   mq: unknown
   persistence: unknown
   cluster: Cluster
+  /** false while any of the node's connections to Redis is down or Redis does not answer */
+  available (): boolean
+  /** Commands written to Redis or waiting for it that have no answer yet. */
+  unanswered (): number
+  /** Drops every connection at once, whatever it still has to send: for a shutdown that cannot wait. */
+  disconnect (): void
 }
 
-export function redisNode (url: string, log: Logger): RedisNode {
+export function redisNode (url: string, log: Logger, limits: Partial<ClusterLimits> = {}): RedisNode {
+  const connections: Redis[] = []
   // named so `CLIENT LIST` shows which node and role each connection is
-  const connect = (role: string): Redis => watch(new Redis(url, { maxRetriesPerRequest: null, connectionName: `aedes-p2p:${process.pid}:${role}` }), role, log)
+  const connect = (role: string): Redis => {
+    const redis = watch(new Redis(url, { maxRetriesPerRequest: null, connectionName: `aedes-p2p:${process.pid}:${role}` }), role, log)
+    connections.push(redis)
+    return redis
+  }
   const mq = MQEmitterRedis({ subConn: connect('pubsub-in'), pubConn: connect('pubsub-out') }) as { state: EventEmitter }
   // mqemitter-redis re-emits every connection error here, and an 'error'
   // event nobody listens to would kill the process; watch() already logs it
   mq.state.on('error', (err: Error) => { log.debug({ err: err.message }, 'Redis emitter error') })
-  return { mq, persistence: redisPersistence({ conn: connect('persistence') }), cluster: emitterCluster() }
+  const store = connect('persistence')
+  const answering = pingWatch(store)
+  return {
+    mq,
+    persistence: redisPersistence({ conn: store }),
+    cluster: emitterCluster(limits),
+    available: () => answering() && connections.every((c) => c.status === 'ready'),
+    unanswered: () => connections.reduce((sum, c) => sum + pendingCommands(c), 0),
+    disconnect () {
+      for (const c of connections) c.disconnect(false)
+    }
+  }
+}
+
+/** True while the last PING was answered in time; the watch ends with the connection. */
+function pingWatch (redis: Redis): () => boolean {
+  let askedAt = 0
+  let answered = true
+  const timer = setInterval(() => {
+    if (redis.status !== 'ready') return
+    if (askedAt !== 0) {
+      // the last one is still out
+      if (Date.now() - askedAt > PING_WAIT_MS) answered = false
+      return
+    }
+    askedAt = Date.now()
+    redis.ping().then(() => {
+      askedAt = 0
+      answered = true
+    }, () => { askedAt = 0 })
+  }, PING_EVERY_MS)
+  timer.unref()
+  redis.once('end', () => { clearInterval(timer) })
+  return () => answered && (askedAt === 0 || Date.now() - askedAt <= PING_WAIT_MS)
+}
+
+/** ioredis's own queues: sent and awaiting a reply, and held while it is not connected. */
+function pendingCommands (redis: Redis): number {
+  const queues = redis as unknown as { commandQueue?: { length: number }, offlineQueue?: { length: number } }
+  return (queues.commandQueue?.length ?? 0) + (queues.offlineQueue?.length ?? 0)
 }
 
 /**
  * One line when a connection is lost and one when it is back, however many
  * reconnection attempts come in between. `maxRetriesPerRequest: null` above
- * keeps commands queued through an outage instead of failing them.
+ * keeps commands queued through an outage instead of failing them; what
+ * waits is bounded by the clients it waits for (docs/behaviour.md §7).
  */
 function watch (redis: Redis, role: string, log: Logger): Redis {
   let down = false
   const lost = (reason: string): void => {
     if (down) return
     down = true
-    log.error({ redis: role, err: reason }, 'Redis unreachable; local clients are still served, cluster traffic waits')
+    log.error({ redis: role, err: reason }, 'Redis unreachable: clients connected here are served, new clients get CONNACK 3 until it is back')
   }
   redis.on('error', (err: Error) => { lost(err.message) })
   // a dropped connection that reconnects at the first try never raises 'error'

@@ -19,13 +19,15 @@ export type P2PErrorCode =
    * the cluster's store or emitter (Redis away); the sender sends it again
    */
   | 'ERR_P2P_UNAVAILABLE'
+  /** the broker's data directory (--data-dir) cannot be used: locked by another broker, unreadable, inconsistent */
+  | 'ERR_P2P_DATA_DIR'
 
 export class P2PError extends Error {
   override name = 'P2PError'
   readonly code: P2PErrorCode
 
-  constructor (code: P2PErrorCode, message: string) {
-    super(message)
+  constructor (code: P2PErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options)
     this.code = code
   }
 }

@@ -154,6 +154,16 @@ export function beforeConnack (broker: Aedes, step: (client: Client) => Promise<
   }
 }
 
+/**
+ * Takes a closed client out of the broker's table, as Aedes does for one
+ * that closes after it was registered: Aedes 1.2 registers a client that
+ * closed while it was connecting, and then never unregisters it.
+ */
+export function unregisterClosed (broker: Aedes, client: Client): void {
+  const b = internals(broker) as Broker & { unregisterClient (client: Client): void }
+  if (client.closed && b.clients[client.id] === client) b.unregisterClient(client)
+}
+
 /** True once the client's CONNACK is written (Aedes sets `connackSent` right after). */
 export function hasConnack (client: Client): boolean {
   return (client as BrokerClient).connackSent

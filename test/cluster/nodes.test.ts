@@ -112,7 +112,7 @@ describe('cluster on Redis', () => {
     await redis.stop()
     await alice.publishAsync('p2p/c6-carol/local', 'during outage', { qos: 1 })
     await waitFor(carolGot, 1)
-    await until(() => n1.lines.some((l) => l.msg === 'Redis unreachable; local clients are still served, cluster traffic waits'), 10_000)
+    await until(() => n1.lines.some((l) => l.msg === 'Redis unreachable: clients connected here are served, new clients get CONNACK 3 until it is back'), 10_000)
     await redis.start()
     // every connection of both nodes is back, the receiving node's subscriber included
     const restored = (n: RunningCli): number => n.lines.filter((l) => l.msg === 'Redis connection restored').length

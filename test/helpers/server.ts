@@ -18,6 +18,8 @@ export function testSettings (patch: Patch = {}): Settings {
     listeners: { ...base.listeners, port: 0, ...patch.listeners },
     users: (patch.users as Settings['users'] | undefined) ?? base.users,
     admin: { ...base.admin, ...patch.admin },
+    limits: { ...base.limits, ...patch.limits },
+    persistence: { ...base.persistence, ...patch.persistence },
     cluster: { ...base.cluster, ...patch.cluster },
     log: { ...base.log, level: 'debug', ...patch.log }
   }

@@ -1,0 +1,138 @@
+/**
+ * Every connection a listener accepts passes through here before Aedes sees
+ * it (docs/behaviour.md §7):
+ *
+ * - max_connections: past it, a new connection is answered CONNACK 3
+ *   (server unavailable) by a small reader of its own and closed; Aedes
+ *   never sees it, and the clients it serves are untouched.
+ * - max_packet_size: a packet whose fixed header announces more closes its
+ *   connection before its body is read. Until its CONNACK, all a connection
+ *   sends counts against one max_packet_size, so a client that is still
+ *   being checked cannot pile packets up in the broker.
+ *
+ * Aedes reads a connection with read() on 'readable' (lib/client.js,
+ * nextBatch); each chunk is looked at on its way out of read(), before
+ * Aedes's parser buffers it.
+ */
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { Aedes } from 'aedes'
+import mqttPacket from 'mqtt-packet'
+import { hasConnack } from '../plugin/host.js'
+import type { LimitHits } from '../plugin/limits.js'
+import type { Logger } from '../plugin/log.js'
+import { FITS, PacketSizes } from './packet-sizes.js'
+
+// MQTT CONNACK return code 3 (3.1.1) and reason code 0x88 (5.0): server unavailable
+const SERVER_UNAVAILABLE = 3
+const SERVER_UNAVAILABLE_V5 = 0x88
+// A refused connection gets this long to send its CONNECT, in at most this many bytes...
+const REFUSAL_WAIT_MS = 5000
+const REFUSAL_MAX_BYTES = 64 * 1024
+// ...and past this many refusals under way, new ones are closed without an answer
+const MAX_REFUSING = 1000
+
+export interface ConnectionLimits {
+  max_packet_size: number
+  max_connections: number
+}
+
+type Read = (size?: number) => unknown
+
+export class Connections {
+  readonly #broker: Aedes
+  readonly #limits: ConnectionLimits
+  readonly #hits: LimitHits
+  readonly #log: Logger
+  #open = 0
+  #refusing = 0
+
+  constructor (broker: Aedes, limits: ConnectionLimits, hits: LimitHits, log: Logger) {
+    this.#broker = broker
+    this.#limits = limits
+    this.#hits = hits
+    this.#log = log
+  }
+
+  /** Connections handed to Aedes and still open. */
+  get open (): number { return this.#open }
+
+  /** What a listener hands each new connection, in place of Aedes's own `handle`. */
+  readonly handle = (conn: Duplex, req?: IncomingMessage): void => {
+    if (this.#open >= this.#limits.max_connections) {
+      this.#hits.hit('max_connections', { open: this.#open })
+      this.#refuse(conn)
+      return
+    }
+    this.#open++
+    conn.once('close', () => { this.#open-- })
+    this.#watchSizes(conn)
+    this.#broker.handle(conn, req)
+  }
+
+  #watchSizes (conn: Duplex): void {
+    const max = this.#limits.max_packet_size
+    const sizes = new PacketSizes(max)
+    let beforeConnack = 0
+    const read = conn.read as Read
+    const guarded: Read = (size) => {
+      const chunk = read.call(conn, size)
+      if (chunk === null || conn.destroyed || typeof chunk === 'string') return chunk
+      const bytes = chunk as Uint8Array
+      const client = (conn as Duplex & { client?: Parameters<typeof hasConnack>[0] }).client
+      let refused = sizes.scan(bytes)
+      if (refused === FITS && (client === undefined || !hasConnack(client))) {
+        beforeConnack += bytes.length
+        if (beforeConnack > max) refused = beforeConnack
+      }
+      if (refused === FITS) return chunk
+      this.#hits.hit('max_packet_size', { clientId: client?.id ?? null, bytes: refused, max })
+      conn.destroy()
+      return null
+    }
+    conn.read = guarded as Duplex['read']
+  }
+
+  /** Answers CONNACK 3 to a connection over max_connections, then closes it. */
+  #refuse (conn: Duplex): void {
+    if (this.#refusing >= MAX_REFUSING) {
+      conn.destroy()
+      return
+    }
+    this.#refusing++
+    const parser = mqttPacket.parser()
+    let received = 0
+    const done = (): void => {
+      clearTimeout(timer)
+      conn.removeAllListeners('data')
+      conn.destroy()
+    }
+    const timer = setTimeout(done, REFUSAL_WAIT_MS)
+    conn.once('close', () => {
+      this.#refusing--
+      clearTimeout(timer)
+    })
+    conn.on('error', () => {})
+    parser.once('error', done)
+    parser.once('packet', (packet: mqttPacket.Packet) => {
+      if (packet.cmd !== 'connect') {
+        done()
+        return
+      }
+      const v5 = packet.protocolVersion === 5
+      const connack = v5
+        ? { cmd: 'connack' as const, sessionPresent: false, reasonCode: SERVER_UNAVAILABLE_V5 }
+        : { cmd: 'connack' as const, sessionPresent: false, returnCode: SERVER_UNAVAILABLE }
+      conn.end(mqttPacket.generate(connack, { protocolVersion: v5 ? 5 : 4 }))
+      clearTimeout(timer)
+      // a peer that does not close its side is closed for it
+      setTimeout(done, 1000).unref()
+      this.#log.debug({ clientId: packet.clientId }, 'connection refused: max_connections reached')
+    })
+    conn.on('data', (chunk: Buffer) => {
+      received += chunk.length
+      if (received > REFUSAL_MAX_BYTES) done()
+      else parser.parse(chunk)
+    })
+  }
+}
