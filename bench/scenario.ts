@@ -10,7 +10,7 @@ import type { BrokerReady, Collected } from './broker.js'
 import { forkOn } from './cores.js'
 import type { IdleRequest } from './idle.js'
 import type { Pairs, TrafficOptions } from './load.js'
-import { cpuSeconds, rssBytes } from './proc.js'
+import { cpuSeconds, rssBytes } from '../harness/proc.js'
 import type { MeasuredRun } from './results.js'
 import { round } from './stats.js'
 

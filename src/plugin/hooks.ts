@@ -9,7 +9,9 @@
  * - `authorizePublish` is wrapped: once the host's own allows a QoS 1 P2P
  *   message, it is routed there, because Aedes writes the PUBACK before it
  *   publishes, and a message is acknowledged only once it is kept.
- * - `preConnect` is wrapped to remember the username a client connects with.
+ * - `preConnect` is wrapped to remember the username a client connects
+ *   with, and to bound what the client's subscriptions may leave unsent on
+ *   its socket (pending.ts) before it has any.
  * - `authorizeSubscribe` is wrapped to refuse filters into the channels'
  *   namespace, including a session's own channel subscription as Aedes
  *   restores it.
@@ -21,6 +23,7 @@ import type { Aedes, Client } from 'aedes'
 import type { Authorization } from './authorization.js'
 import { channelOf, isChannel } from './channel.js'
 import type { Delivery } from './delivery.js'
+import type { Pending } from './pending.js'
 import { beforeConnack, replacePublish } from './host.js'
 import type { Router } from './routing.js'
 import type { Sessions } from './sessions.js'
@@ -30,11 +33,12 @@ export interface Hooked {
   authorization: Authorization
   sessions: Sessions
   delivery: Delivery
+  pending: Pending
   /** the host's authorizeForward, as it was before the plugin */
   hostForward: Aedes['authorizeForward']
 }
 
-export function installHooks (broker: Aedes, { router, authorization, sessions, delivery, hostForward }: Hooked): void {
+export function installHooks (broker: Aedes, { router, authorization, sessions, delivery, pending, hostForward }: Hooked): void {
   beforeConnack(broker, async (client) => {
     // a client that closed while connecting has nothing to be found by
     if (!client.clean && !client.closed) await sessions.mark(client)
@@ -53,6 +57,7 @@ export function installHooks (broker: Aedes, { router, authorization, sessions, 
   const hostPreConnect = broker.preConnect
   broker.preConnect = (client, packet, callback) => {
     authorization.remember(client, packet.username)
+    pending.guard(client)
     hostPreConnect.call(broker, client, packet, callback)
   }
 

@@ -11,34 +11,14 @@
 import type { Aedes, AedesPublishPacket, Client } from 'aedes'
 import mqttPacket from 'mqtt-packet'
 import { P2PError } from './errors.js'
+import type { Persistence } from './host-store.js'
 
 /** Keep in step with peerDependencies.aedes in package.json. */
 export const SUPPORTED_AEDES = '^1.2.0'
 
-export interface StoredSubscription {
-  clientId: string
-  topic: string
-  qos: number
-}
-
 export type PublishDone = (err?: Error | null) => void
 /** Aedes's publish as it really is: with the publishing client, null for server code. */
 export type PublishFn = (packet: AedesPublishPacket, client: Client | null, done: PublishDone) => void
-
-/** The aedes-persistence contract (memory and Redis) as far as we use it. */
-interface Persistence {
-  subscriptionsByTopic (topic: string): Promise<StoredSubscription[]>
-  subscriptionsByClient (client: { id: string }): Promise<Array<{ topic: string, qos: number }>>
-  addSubscriptions (client: { id: string }, subs: Array<{ topic: string, qos: number }>): Promise<void>
-  outgoingEnqueue (sub: { clientId: string }, packet: AedesPublishPacket): Promise<void>
-  outgoingEnqueueCombi (subs: Array<{ clientId: string }>, packet: AedesPublishPacket): Promise<void>
-  outgoingUpdate (client: { id: string }, packet: AedesPublishPacket): Promise<unknown>
-  outgoingClearMessageId (client: { id: string }, packet: { messageId?: number }): Promise<AedesPublishPacket | undefined>
-  outgoingStream (client: { id: string }): AsyncIterable<AedesPublishPacket>
-  cleanSubscriptions (client: { id: string }): Promise<void>
-  delWill (client: { id: string }): Promise<unknown>
-  destroy (): Promise<void> | void
-}
 
 interface Emitter {
   emit (packet: AedesPublishPacket, done?: (err?: Error) => void): void
@@ -164,6 +144,24 @@ export function unregisterClosed (broker: Aedes, client: Client): void {
   if (client.closed && b.clients[client.id] === client) b.unregisterClient(client)
 }
 
+/** How Aedes hands a message to one client's subscriptions: `cb` lets the emitter go on. */
+export type Deliver = (packet: AedesPublishPacket, cb: () => void) => void
+export interface Deliveries { deliver0: Deliver, deliverQoS: Deliver }
+
+/**
+ * Replaces the functions a client's subscriptions deliver through: Aedes's
+ * Client sets `deliver0` and `deliverQoS` in its constructor, and each
+ * subscription takes the one it needs when it is made (lib/handlers/
+ * subscribe.js), as do retained messages and `client.publish()`. Replaced
+ * before the client's first subscription, they serve every one.
+ */
+export function replaceDeliveries (client: Client, wrap: (host: Deliveries) => Deliveries): void {
+  const c = client as unknown as Deliveries
+  const wrapped = wrap({ deliver0: c.deliver0, deliverQoS: c.deliverQoS })
+  c.deliver0 = wrapped.deliver0
+  c.deliverQoS = wrapped.deliverQoS
+}
+
 /** True once the client's CONNACK is written (Aedes sets `connackSent` right after). */
 export function hasConnack (client: Client): boolean {
   return (client as BrokerClient).connackSent
@@ -174,122 +172,7 @@ export function emitPacket (broker: Aedes, packet: AedesPublishPacket, done: (er
   internals(broker).mq.emit(packet, done)
 }
 
-export async function addSubscription (broker: Aedes, clientId: string, topic: string, qos: number): Promise<void> {
-  await internals(broker).persistence.addSubscriptions({ id: clientId }, [{ topic, qos }])
-}
-
-/** The persistence's topic index: every stored subscription matching `topic`. */
-export async function subscriptionsByTopic (broker: Aedes, topic: string): Promise<StoredSubscription[]> {
-  return internals(broker).persistence.subscriptionsByTopic(topic)
-}
-
-/** One client's stored subscriptions, read from its own record. */
-export async function subscriptionsOf (broker: Aedes, clientId: string): Promise<Array<{ topic: string, qos: number }>> {
-  return internals(broker).persistence.subscriptionsByClient({ id: clientId })
-}
-
-/** What watchQueues() tells its watcher about every session queue, ordinary and P2P alike. */
-export interface QueueWatch {
-  /** The sessions among `clientIds` whose queues may take `packet`; the others do not get it. */
-  admit (clientIds: string[], packet: AedesPublishPacket): string[] | Promise<string[]>
-  /** A packet left a session's queue (acknowledged, or dropped at replay). */
-  cleared (clientId: string, packet: AedesPublishPacket): void
-}
-
-/** Appends to one session's queue, from where Aedes replays it on reconnect, past the watcher. */
-export type Enqueue = (clientId: string, packet: AedesPublishPacket) => Promise<void>
-
-/**
- * Puts `watch` in front of every write to and removal from a session queue:
- * Aedes's own (a persistent subscriber's copy, online or offline) and the
- * plugin's. Returns the persistence's own enqueue, for a caller that has
- * already been admitted. aedes-persistence-redis's outgoingEnqueue calls its
- * outgoingEnqueueCombi, so a packet on its way through one is not admitted
- * again by the other.
- */
-export function watchQueues (broker: Aedes, watch: QueueWatch): Enqueue {
-  const persistence = internals(broker).persistence
-  const one = persistence.outgoingEnqueue.bind(persistence)
-  const combi = persistence.outgoingEnqueueCombi.bind(persistence)
-  const clear = persistence.outgoingClearMessageId.bind(persistence)
-  const passing = new WeakSet<AedesPublishPacket>()
-  const admitted = async (subs: Array<{ clientId: string }>, packet: AedesPublishPacket): Promise<Array<{ clientId: string }>> => {
-    const ids = await watch.admit(subs.map((sub) => sub.clientId), packet)
-    return ids.length === subs.length ? subs : subs.filter((sub) => ids.includes(sub.clientId))
-  }
-  const past = async (enqueue: () => Promise<void>, packet: AedesPublishPacket): Promise<void> => {
-    passing.add(packet)
-    try {
-      await enqueue()
-    } finally {
-      passing.delete(packet)
-    }
-  }
-  persistence.outgoingEnqueue = async (sub, packet) => {
-    if (passing.has(packet)) return one(sub, packet)
-    if ((await admitted([sub], packet)).length === 1) await past(async () => { await one(sub, packet) }, packet)
-  }
-  persistence.outgoingEnqueueCombi = async (subs, packet) => {
-    if (passing.has(packet)) return combi(subs, packet)
-    const taking = await admitted(subs, packet)
-    if (taking.length > 0) await past(async () => { await combi(taking, packet) }, packet)
-  }
-  persistence.outgoingClearMessageId = async (client, packet) => {
-    const removed = await clear(client, packet)
-    if (removed !== undefined && removed !== null) watch.cleared(client.id, removed)
-    return removed
-  }
-  return async (clientId, packet) => { await combi([{ clientId }], packet) }
-}
-
-/** A session's queue as the persistence holds it now, oldest first. */
-export function queuedPackets (broker: Aedes, clientId: string): AsyncIterable<AedesPublishPacket> {
-  return internals(broker).persistence.outgoingStream({ id: clientId })
-}
-
-/**
- * Takes one packet out of a session's queue the way Aedes takes a message
- * it may not forward: record it with a packet id, then clear by that id (the
- * queue is keyed by packet id for removal).
- */
-export async function removeQueued (broker: Aedes, clientId: string, packet: AedesPublishPacket, messageId: number): Promise<void> {
-  const persistence = internals(broker).persistence
-  const client = { id: clientId }
-  packet.messageId = messageId
-  await persistence.outgoingUpdate(client, packet)
-  await persistence.outgoingClearMessageId(client, packet)
-}
-
-/**
- * Empties an offline session's queue, as Aedes empties a leftover one when
- * its client comes back with a clean session (memory and level persistence
- * keep a queue when its subscriptions go). Returns how many it removed.
- */
-export async function dropQueue (broker: Aedes, clientId: string): Promise<number> {
-  let removed = 0
-  for await (const packet of internals(broker).persistence.outgoingStream({ id: clientId })) {
-    await removeQueued(broker, clientId, packet, (removed % 65535) + 1)
-    removed++
-  }
-  return removed
-}
-
-/** Ends an offline session: its subscriptions go, and with them its place in the topic index. */
-export async function endSession (broker: Aedes, clientId: string): Promise<void> {
-  await internals(broker).persistence.cleanSubscriptions({ id: clientId })
-}
-
-/** Records the packet id a queued packet is sent with; rejects when it is no longer queued. */
-export async function recordSending (broker: Aedes, client: Client, packet: AedesPublishPacket): Promise<void> {
-  await internals(broker).persistence.outgoingUpdate(client, packet)
-}
-
 /** Aedes reports persistence failures as an 'error' event its typings leave out; unheard, one would end the process. */
 export function onBrokerError (broker: Aedes, listener: (err: Error) => void): void {
   (broker as unknown as { on (event: 'error', l: (err: Error) => void): void }).on('error', listener)
-}
-
-/** Flushes and closes the persistence, which Aedes's close() leaves to whoever made it. */
-export async function destroyPersistence (broker: Aedes): Promise<void> {
-  await internals(broker).persistence.destroy()
 }

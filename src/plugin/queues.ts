@@ -12,7 +12,7 @@
  */
 import type { Aedes, AedesPublishPacket } from 'aedes'
 import type { Counters } from './counters.js'
-import { queuedPackets, watchQueues, type Enqueue } from './host.js'
+import { queuedPackets, watchQueues, type Enqueue } from './host-store.js'
 import type { PluginLimits } from './limits.js'
 
 const RECOUNT_MS = 5000

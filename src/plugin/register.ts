@@ -16,6 +16,7 @@ import { checkHost, publishOf } from './host.js'
 import { pluginLimits, type PluginLimits } from './limits.js'
 import { defaultLogger, type Logger } from './log.js'
 import { loadPluginFile, OPTION_KEYS, pluginConfig, PLUGIN_KEYS, type P2POptions, type PluginConfig } from './options.js'
+import { Pending } from './pending.js'
 import { Queues } from './queues.js'
 import { Router } from './routing.js'
 import { expireSessions } from './session-expiry.js'
@@ -70,7 +71,8 @@ class P2PPlugin implements P2PHandle {
     const counters = this.#counters = new Counters(log)
     const authorization = this.#authorization = new Authorization(config.rules, options.authorize, log)
     const hostForward = broker.authorizeForward
-    const delivery = new Delivery(broker, hostForward, counters, limits, log)
+    const pending = new Pending(broker, limits, counters, log)
+    const delivery = new Delivery(broker, hostForward, counters, limits, pending, log)
     const sessions = new Sessions(broker, cluster.indexMayLag, log)
     const packets = new ChannelPackets(broker.id)
     const queues = new Queues(broker, limits, counters)
@@ -85,7 +87,7 @@ class P2PPlugin implements P2PHandle {
       pack: (target, topic, payload, qos) => packets.pack(target, topic, payload, qos),
       arrive: (client, packet) => { delivery.arrive(client, packet) }
     })
-    installHooks(broker, { router, authorization, sessions, delivery, hostForward })
+    installHooks(broker, { router, authorization, sessions, delivery, pending, hostForward })
     if (limits.session_expiry > 0) expireSessions(broker, limits.session_expiry, counters, log)
   }
 

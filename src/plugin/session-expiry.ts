@@ -11,7 +11,8 @@
  */
 import type { Aedes, AedesPublishPacket, Client } from 'aedes'
 import type { Counters } from './counters.js'
-import { connectedClient, dropQueue, endSession } from './host.js'
+import { connectedClient } from './host.js'
+import { dropQueue, endSession } from './host-store.js'
 import type { Logger } from './log.js'
 
 const NEW_CLIENTS = '$SYS/+/new/clients'

@@ -6,7 +6,7 @@
  */
 import type { Aedes, Client } from 'aedes'
 import { CHANNEL_QOS, channelOf } from './channel.js'
-import { addSubscription, subscriptionsByTopic, subscriptionsOf, type StoredSubscription } from './host.js'
+import { addSubscription, subscriptionsByTopic, subscriptionsOf, type StoredSubscription } from './host-store.js'
 import type { Logger } from './log.js'
 
 // How long a persistent client's CONNACK may wait for its session to be recorded.

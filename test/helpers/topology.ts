@@ -12,7 +12,7 @@ import { startRedis, type TestRedis } from '../../harness/redis.js'
 import { redisNode } from '../../src/cluster/redis.js'
 import { emitterCluster, type CounterSnapshot, type P2POptions } from '../../src/index.js'
 import { DROP_REASONS } from '../../src/plugin/counters.js'
-import { destroyPersistence } from '../../src/plugin/host.js'
+import { destroyPersistence } from '../../src/plugin/host-store.js'
 import { captureLog, startBroker, type LogLine, type TestBroker } from './broker.js'
 
 export interface NodeOptions {
