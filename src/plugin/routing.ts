@@ -78,24 +78,23 @@ export class Router {
 
   /**
    * Aedes's authorizePublish, after the host's own has allowed the packet.
-   * Aedes writes a QoS 1 PUBACK before it publishes, so a QoS 1 P2P message
-   * is routed here, and the PUBACK follows only once the message is kept
-   * (docs/behaviour.md §7); an error here closes the sender's connection
-   * unacknowledged. The publish that Aedes then runs finds it done.
+   * Aedes 1.2 writes a QoS 1 PUBACK before it publishes, so a QoS 1 message,
+   * P2P or ordinary, is published here, and the PUBACK follows only once the
+   * message is kept: in its target's queue, written to its target, or taken
+   * by the cluster (docs/behaviour.md §7). An error here closes the sender's
+   * connection unacknowledged. The publish that Aedes then runs finds it done.
    */
   beforeAck (packet: PublishPacket, client: Client, done: PublishDone): void {
     if (packet.qos !== 1) {
       done()
       return
     }
-    const parsed = this.#parse(packet.topic, client)
-    if (parsed === null) {
-      done()
-      return
-    }
-    this.#routed.add(packet)
     // the same object Aedes then hands to publish(); the fields read here are the ones both types share
-    this.#route(parsed, packet as AedesPublishPacket, client, done)
+    const publishing = packet as AedesPublishPacket
+    this.#routed.add(publishing)
+    const parsed = this.#parse(packet.topic, client)
+    if (parsed === null) this.#hostPublish.call(this.#broker, publishing, client, done)
+    else this.#route(parsed, publishing, client, done)
   }
 
   /** Aedes's publish, wrapped: `client` is null for server code and wills of clients already gone. */
