@@ -4,24 +4,33 @@
  * for P2P and ordinary traffic alike. Past it, the newest message is refused.
  *
  * The persistences have no cheap way to ask a queue's length, so each broker
- * counts what it adds and what it sees leave. Its count can only be too high
- * (another node, or a session cleaned, emptied the queue without it seeing),
- * so a queue that looks full is read back from the store before anything is
- * refused — at most once per RECOUNT_MS for each session, so a flood against
- * a full queue cannot turn into a flood of reads.
+ * counts what it adds and what it sees leave. Its count drifts: too high when
+ * another node (or a cleaned session) emptied the queue unseen, too low when
+ * other nodes, or this broker before a restart, added to it. So a queue that
+ * looks full is read back from the store before anything is refused, and the
+ * count starts again from what the store holds. A recount happens when half
+ * the bound has been admitted since the last one, or RECOUNT_MS has passed:
+ * a target reading on another node is recounted as often as its traffic
+ * needs, and a flood against a queue that is really full costs one read per
+ * RECOUNT_MS. A queue may so hold up to the bound from each node, at worst.
  */
 import type { Aedes, AedesPublishPacket } from 'aedes'
 import type { Counters } from './counters.js'
 import { queuedPackets, watchQueues, type Enqueue } from './host-store.js'
 import type { PluginLimits } from './limits.js'
+import type { Logger } from './log.js'
 
 const RECOUNT_MS = 5000
 
 interface Length {
   messages: number
   bytes: number
-  /** when the store was last read for this queue */
+  /** when the store was last read for this queue, and what was admitted since */
   counted: number
+  sinceMessages: number
+  sinceBytes: number
+  /** the read under way, which other admissions to a full queue wait for */
+  recounting: Promise<void> | undefined
 }
 
 /** Payload bytes; 0 for the PUBREL that stands in the queue for a QoS 2 message once its PUBREC came. */
@@ -37,9 +46,11 @@ export class Queues {
   readonly #counters: Counters
   readonly #lengths = new Map<string, Length>()
   readonly #enqueue: Enqueue
+  readonly #log: Logger
 
-  constructor (broker: Aedes, limits: PluginLimits, counters: Counters) {
+  constructor (broker: Aedes, limits: PluginLimits, counters: Counters, log: Logger) {
     this.#broker = broker
+    this.#log = log
     this.#limits = limits
     this.#counters = counters
     this.#enqueue = watchQueues(broker, {
@@ -67,25 +78,24 @@ export class Queues {
 
   /** Counts the message in at once, so concurrent writes cannot pass the bound together. */
   async #admit (id: string, size: number, topic: string | undefined): Promise<boolean> {
-    let length = this.#lengths.get(id)
-    if (length === undefined) {
-      length = { messages: 0, bytes: 0, counted: 0 }
-      this.#lengths.set(id, length)
+    let length = this.#lengthOf(id)
+    if (!this.#fits(length, size)) {
+      if (length.recounting === undefined && this.#mayRecount(length)) {
+        const counting = length
+        counting.recounting = this.#recount(id, counting).finally(() => { counting.recounting = undefined })
+      }
+      if (length.recounting !== undefined) {
+        await length.recounting
+        // a count that reached zero meanwhile starts again
+        length = this.#lengthOf(id)
+      }
     }
     if (this.#fits(length, size)) {
       length.messages++
       length.bytes += size
+      length.sinceMessages++
+      length.sinceBytes += size
       return true
-    }
-    const now = Date.now()
-    if (now - length.counted >= RECOUNT_MS) {
-      length.counted = now
-      await this.#recount(id, length)
-      if (this.#fits(length, size)) {
-        length.messages++
-        length.bytes += size
-        return true
-      }
     }
     const limit = length.messages >= this.#limits.max_queued_messages ? 'max_queued_messages' : 'max_queued_bytes'
     // ordinary messages are counted here; a P2P one is also counted by the router as queue_full
@@ -93,16 +103,39 @@ export class Queues {
     return false
   }
 
+  #lengthOf (id: string): Length {
+    let length = this.#lengths.get(id)
+    if (length === undefined) {
+      length = { messages: 0, bytes: 0, counted: 0, sinceMessages: 0, sinceBytes: 0, recounting: undefined }
+      this.#lengths.set(id, length)
+    }
+    return length
+  }
+
+  #mayRecount (length: Length): boolean {
+    const { max_queued_messages: messages, max_queued_bytes: bytes } = this.#limits
+    return Date.now() - length.counted >= RECOUNT_MS || length.sinceMessages * 2 >= messages || length.sinceBytes * 2 >= bytes
+  }
+
   #fits (length: Length, size: number): boolean {
     return length.messages < this.#limits.max_queued_messages && length.bytes + size <= this.#limits.max_queued_bytes
   }
 
   async #recount (id: string, length: Length): Promise<void> {
+    length.counted = Date.now()
+    length.sinceMessages = 0
+    length.sinceBytes = 0
     let messages = 0
     let bytes = 0
-    for await (const packet of queuedPackets(this.#broker, id)) {
-      messages++
-      bytes += sizeOf(packet)
+    try {
+      for await (const packet of queuedPackets(this.#broker, id)) {
+        messages++
+        bytes += sizeOf(packet)
+      }
+    } catch (err) {
+      // the count stays as it was: a store that cannot be read is no reason to take more
+      this.#log.warn({ err, clientId: id }, 'session queue could not be counted')
+      return
     }
     length.messages = messages
     length.bytes = bytes

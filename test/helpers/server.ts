@@ -46,3 +46,9 @@ export function serverPerTest (): (patch?: Patch, loadSettings?: () => Promise<S
     return current
   }
 }
+
+/** How often a limit has bitten, as /metrics reports it (mqtt_limit_hits_total). */
+export async function limitHits (s: RunningBroker, limit: string): Promise<number> {
+  const metric = await s.metrics.getSingleMetric('mqtt_limit_hits_total')?.get()
+  return metric?.values.find((v) => v.labels.limit === limit)?.value ?? 0
+}

@@ -1,11 +1,12 @@
 /**
- * The P2P behaviour (docs/behaviour.md §1–3), written once and run on every
+ * The P2P behaviour (docs/behaviour.md §1–3, and the limits of §7), written once and run on every
  * topology: each *.test.ts beside this file hands it one.
  */
 import { after, before, describe } from 'node:test'
 import type { Topology } from '../helpers/topology.js'
 import { composition } from './composition.js'
 import { delivery } from './delivery.js'
+import { limits } from './limits.js'
 import { offline } from './offline.js'
 import { privacy } from './privacy.js'
 import { qos } from './qos.js'
@@ -21,5 +22,6 @@ export function p2pSuite (topology: Topology): void {
     offline(topology)
     takeover(topology)
     composition(topology)
+    limits(topology)
   })
 }
