@@ -46,7 +46,8 @@ export async function startRedis ({ durable = true }: RedisOptions = {}): Promis
     pid: () => child?.pid ?? -1,
     start,
     async stop () {
-      if (child === undefined || child.exitCode !== null) return
+      // a killed process has a signal code and no exit code
+      if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
       const exited = once(child, 'exit')
       child.kill('SIGKILL')
       await exited

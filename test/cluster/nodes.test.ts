@@ -7,50 +7,27 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { MqttClient } from 'mqtt'
-import { startCli, type RunningCli } from '../../harness/cli.js'
+import type { RunningCli } from '../../harness/cli.js'
 import { startRedis, type TestRedis } from '../../harness/redis.js'
-import { connectClient } from '../helpers/broker.js'
 import { fence, collect, until, waitFor, type Received } from '../helpers/messages.js'
+import { brokerProcesses } from '../helpers/processes.js'
 
 let redis: TestRedis
-const nodes: RunningCli[] = []
-const clients: MqttClient[] = []
-
-async function node (): Promise<RunningCli> {
-  const n = await startCli(['--port', '0', '--redis', redis.url, '--log-level', 'info'])
-  nodes.push(n)
-  return n
-}
-
-async function client (n: RunningCli, id: string, clean = true): Promise<MqttClient> {
-  const c = await connectClient(n.port, id, { clean })
-  clients.push(c)
-  return c
-}
+const processes = brokerProcesses(after)
+const node = async (): Promise<RunningCli> => processes.start('--redis', redis.url)
+const client = async (n: RunningCli, id: string, clean = true): Promise<MqttClient> => processes.client(n, id, { clean })
 
 async function persistentCollecting (n: RunningCli, id: string): Promise<{ c: MqttClient, got: Received[] }> {
-  const { default: mqtt } = await import('mqtt')
-  const c = mqtt.connect({ host: '127.0.0.1', port: n.port, clientId: id, clean: false, protocolVersion: 4, reconnectPeriod: 0 })
-  clients.push(c)
-  const got = collect(c)
-  await new Promise<void>((resolve, reject) => {
-    c.once('connect', () => { resolve() })
-    c.once('error', reject)
-    c.once('close', () => { reject(new Error(`${id}: connection closed before CONNACK`)) })
-  })
+  const { client: c, got } = await processes.collecting(n, id, { clean: false })
   return { c, got }
 }
 
 before(async () => { redis = await startRedis() })
-after(async () => {
-  await Promise.all(clients.map(async (c) => c.endAsync(true)))
-  await Promise.all(nodes.map(async (n) => n.stop('SIGKILL')))
-  await redis.stop()
-})
+after(async () => { await redis.stop() })
 
 describe('cluster on Redis', () => {
   it('after a node is SIGKILLed, its client reconnects elsewhere and gets every QoS 1/2 message sent since, once', async () => {
-    const n1 = nodes[0] ?? await node()
+    const n1 = processes.running[0] ?? await node()
     const victim = await node()
     const bob = await persistentCollecting(victim, 'c4-bob')
     const alice = await client(n1, 'c4-alice')
@@ -94,7 +71,7 @@ describe('cluster on Redis', () => {
     const alice = await client(n1, 'c5-alice')
     await alice.publishAsync('p2p/c5-bob/kept', 'k1', { qos: 1 })
     await alice.publishAsync('p2p/c5-bob/kept', 'k2', { qos: 2 })
-    await Promise.all(nodes.splice(0).map(async (n) => n.stop('SIGTERM')))
+    await processes.stopAll('SIGTERM')
     const fresh = await node()
     const back = await persistentCollecting(fresh, 'c5-bob')
     await waitFor(back.got, 2)

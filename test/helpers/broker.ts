@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { afterEach } from 'node:test'
 import { createServer, type AddressInfo, type Server } from 'node:net'
 import { Aedes, type AedesOptions } from 'aedes'
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import mqtt, { type ErrorWithReasonCode, type IClientOptions, type MqttClient } from 'mqtt'
 import { register, type Logger, type P2PHandle, type P2POptions } from '../../src/index.js'
 import { collect, type Received } from './messages.js'
 
@@ -61,15 +61,9 @@ export async function startBroker (opts: StartOptions = {}): Promise<TestBroker>
       return client
     },
     async connectCollecting (clientId, options = {}) {
-      const client = mqtt.connect(clientOptions(port, clientId, options))
-      clients.push(client)
-      const got = collect(client)
-      const connack = await new Promise<{ sessionPresent: boolean }>((resolve, reject) => {
-        client.once('connect', resolve)
-        client.once('error', reject)
-        client.once('close', () => { reject(new Error(`${clientId}: connection closed before CONNACK`)) })
-      })
-      return { client, got, sessionPresent: connack.sessionPresent }
+      const session = await connectCollectingAt(port, clientId, options)
+      clients.push(session.client)
+      return session
     },
     async close () {
       await Promise.all(clients.map(async (c) => { await c.endAsync(true) }))
@@ -93,6 +87,32 @@ export async function connectClient (port: number, clientId: string, options: IC
     client.once('close', () => { reject(new Error(`${clientId}: connection closed before CONNACK`)) })
   })
   return client
+}
+
+/** Connects and collects messages from before CONNACK, as a restored session's queue follows it at once. */
+export async function connectCollectingAt (port: number, clientId: string, options: IClientOptions = {}): Promise<Session> {
+  const client = mqtt.connect(clientOptions(port, clientId, options))
+  const got = collect(client)
+  const connack = await new Promise<{ sessionPresent: boolean }>((resolve, reject) => {
+    client.once('connect', resolve)
+    client.once('error', reject)
+    client.once('close', () => { reject(new Error(`${clientId}: connection closed before CONNACK`)) })
+  })
+  return { client, got, sessionPresent: connack.sessionPresent }
+}
+
+/** The CONNACK code a CONNECT gets (0 when let in), or 'closed' for a connection closed without one. */
+export async function connackCode (port: number, clientId: string, options: IClientOptions = {}): Promise<number | 'closed'> {
+  const client = mqtt.connect(clientOptions(port, clientId, options))
+  try {
+    return await new Promise((resolve) => {
+      client.once('connect', () => { resolve(0) })
+      client.once('error', (err) => { resolve((err as ErrorWithReasonCode).code ?? -1) })
+      client.once('close', () => { resolve('closed') })
+    })
+  } finally {
+    client.end(true)
+  }
 }
 
 function clientOptions (port: number, clientId: string, options: IClientOptions): IClientOptions {

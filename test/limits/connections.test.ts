@@ -5,9 +5,8 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import mqtt, { type ErrorWithReasonCode } from 'mqtt'
 import mqttPacket from 'mqtt-packet'
-import { connectClient } from '../helpers/broker.js'
+import { connackCode, connectClient } from '../helpers/broker.js'
 import { collect, waitFor } from '../helpers/messages.js'
 import { connectPacket, rawClient } from '../helpers/raw.js'
 import { limitHits, serverPerTest } from '../helpers/server.js'
@@ -16,16 +15,7 @@ const server = serverPerTest()
 
 /** What the broker answers a client's CONNECT: the CONNACK code, or 'closed'. */
 async function answerTo (port: number, clientId: string, protocolVersion: 4 | 5 = 4): Promise<number | 'closed'> {
-  const client = mqtt.connect({ host: '127.0.0.1', port, clientId, protocolVersion, reconnectPeriod: 0, connectTimeout: 5000 })
-  try {
-    return await new Promise((resolve) => {
-      client.once('connect', () => { resolve(0) })
-      client.once('error', (err) => { resolve((err as ErrorWithReasonCode).code ?? -1) })
-      client.once('close', () => { resolve('closed') })
-    })
-  } finally {
-    client.end(true)
-  }
+  return connackCode(port, clientId, { protocolVersion })
 }
 
 describe('max_connections', () => {

@@ -1,0 +1,47 @@
+/**
+ * max_auth_pending (docs/behaviour.md §7): a flood of wrong passwords
+ * neither grows what the broker holds nor keeps it from answering: past the
+ * bound, a CONNECT is answered CONNACK 3 at once, and a client that tries
+ * again once the flood is answered gets in.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import type { IConnackPacket } from 'mqtt-packet'
+import { hashPassword } from '../../src/broker/users.js'
+import { connectClient } from '../helpers/broker.js'
+import { connectPacket, rawClient } from '../helpers/raw.js'
+import { limitHits, serverPerTest } from '../helpers/server.js'
+
+const server = serverPerTest()
+
+describe('max_auth_pending', () => {
+  it('answers every CONNECT of a wrong-password flood, the ones past the bound with CONNACK 3 at once', async () => {
+    const s = await server({ users: [{ username: 'alice', password: await hashPassword('right') }], limits: { max_auth_pending: 4 } })
+    const port = s.addresses.mqtt?.port ?? 0
+    const flood = await Promise.all(Array.from({ length: 40 }, async () => rawClient({ tcp: port })))
+    flood.forEach((raw, i) => { raw.send(connectPacket({ clientId: `guess-${i}`, username: i % 2 === 0 ? 'alice' : 'nobody', password: 'wrong' })) })
+    const codes = await Promise.all(flood.map(async (raw) => ((await raw.next('connack', 20_000)) as IConnackPacket).returnCode))
+    const refused = codes.filter((c) => c === 3).length
+    assert.ok(refused > 0, 'some were past the bound')
+    assert.equal(codes.filter((c) => c === 4).length + refused, 40, 'the rest: bad user name or password')
+    assert.equal(await limitHits(s, 'max_auth_pending'), refused)
+    for (const raw of flood) raw.destroy()
+    const alice = await connectClient(port, 'alice-1', { username: 'alice', password: 'right' })
+    assert.equal(alice.connected, true)
+    await alice.endAsync()
+  })
+
+  it('lets no check run for a client past the bound, whatever its name', async () => {
+    const s = await server({ users: [{ username: 'alice', password: await hashPassword('right') }], limits: { max_auth_pending: 1 } })
+    const port = s.addresses.mqtt?.port ?? 0
+    // an unknown user costs a check as a known one does, so it takes the only slot
+    const first = await rawClient({ tcp: port })
+    first.send(connectPacket({ clientId: 'x', username: 'nobody', password: 'wrong' }))
+    const second = await rawClient({ tcp: port })
+    second.send(connectPacket({ clientId: 'y', username: 'alice', password: 'right' }))
+    assert.equal(((await second.next('connack')) as IConnackPacket).returnCode, 3)
+    assert.equal(((await first.next('connack')) as IConnackPacket).returnCode, 4)
+    first.destroy()
+    second.destroy()
+  })
+})
