@@ -157,6 +157,23 @@ describe('metrics and admin API', () => {
     await bob.endAsync()
   })
 
+  it('reports limit hits, open connections and every drop reason at /metrics', async () => {
+    const s = await server({ admin: { port: 0 }, limits: { max_connections: 2 } })
+    const port = s.addresses.mqtt?.port ?? 0
+    const alice = await connectClient(port, 'alice')
+    const bob = await connectClient(port, 'bob')
+    await assert.rejects(connectClient(port, 'carol'), /Server unavailable/)
+    const text = await (await admin(s)('/metrics')).text()
+    const value = (line: string): number => Number(new RegExp(`^${line.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1])
+    assert.equal(value('mqtt_limit_hits_total{limit="max_connections"}'), 1)
+    assert.equal(value('mqtt_connections_open'), 2)
+    for (const reason of ['malformed', 'no_session', 'refused', 'queue_full', 'slow_consumer', 'expired', 'cluster_unavailable']) {
+      assert.equal(value(`p2p_messages_dropped_total{reason="${reason}"}`), 0, reason)
+    }
+    await alice.endAsync()
+    await bob.endAsync()
+  })
+
   it('answers /health', async () => {
     const s = await server({ admin: { port: 0 } })
     const res = await admin(s)('/health')

@@ -58,7 +58,15 @@ describe('broker CLI refuses bad input before anything listens', () => {
     ['TLS without a key', async () => ['--tls-port', '0', '--tls-cert', 'c.pem'], /needs both/],
     ['a Redis URL that is not one', async () => ['--redis', 'http://127.0.0.1:6379'], /--redis must be a redis:\/\/ or rediss:\/\/ URL/],
     ['a bad keyword', async () => ['--keyword', 'a/b'], /keyword must be one non-empty topic level/],
-    ['a bad log level', async () => ['--log-level', 'loud'], /--log-level must be one of/]
+    ['a bad log level', async () => ['--log-level', 'loud'], /--log-level must be one of/],
+    ['a packet size too small for a CONNECT', async () => ['--max-packet-size', '10'], /--max-packet-size must be a whole number of at least 64/],
+    ['a packet size past MQTT\'s own largest', async () => ['--max-packet-size', '300000000'], /--max-packet-size must be at most 268435460/],
+    ['no connections at all', async () => ['--max-connections', '0'], /--max-connections must be a whole number of at least 1/],
+    ['a count that is not a number', async () => ['--max-connections', 'lots'], /--max-connections must be a whole number/],
+    ['an unknown limit in the file', async () => ['--config', await tempFile('l.toml', '[limits]\nmax_packets = 1\n')], /\[limits\]: unknown key 'max_packets'/],
+    ['a negative expiry in the file', async () => ['--config', await tempFile('e.toml', '[limits]\nmessage_expiry = -1\n')], /limits\.message_expiry must be a whole number of at least 0/],
+    ['a data directory with Redis', async () => ['--data-dir', '/tmp/p2p', '--redis', 'redis://127.0.0.1:6379'], /cannot be combined/],
+    ['a zero cluster buffer in the file', async () => ['--config', await tempFile('c.toml', '[cluster]\nmax_buffered_messages = 0\n')], /cluster\.max_buffered_messages must be a whole number of at least 1/]
   ]
   for (const [name, args, message] of cases) {
     it(`exits 2 on ${name}, without starting the broker`, async (t) => {
