@@ -15,6 +15,13 @@ export const CHANNEL_ROOT = '$p2p'
 const CHANNEL_PREFIX = CHANNEL_ROOT + '/'
 /** the QoS of a session's subscription to its own channel: the highest, so Aedes never lowers a queued message's */
 export const CHANNEL_QOS = 2
+/**
+ * Every persistent session also holds a subscription to the namespace's root,
+ * `$p2p`, on which nothing is ever published: the persistence's client list
+ * for that topic is the list of P2P sessions, so a broker started again
+ * knows which sessions it holds.
+ */
+export const SESSIONS_TOPIC = CHANNEL_ROOT
 // version 1 had no time; messages it queued are still read
 const ENVELOPE_V1 = 1
 const ENVELOPE_VERSION = 2

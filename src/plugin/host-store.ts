@@ -23,14 +23,20 @@ export interface Persistence {
   outgoingClearMessageId (client: { id: string }, packet: { messageId?: number }): Promise<AedesPublishPacket | undefined>
   outgoingStream (client: { id: string }): AsyncIterable<AedesPublishPacket>
   cleanSubscriptions (client: { id: string }): Promise<void>
+  getClientList (topic: string): AsyncIterable<string>
   delWill (client: { id: string }): Promise<unknown>
   destroy (): Promise<void> | void
 }
 
 const persistenceOf = (broker: Aedes): Persistence => (broker as unknown as { persistence: Persistence }).persistence
 
-export async function addSubscription (broker: Aedes, clientId: string, topic: string, qos: number): Promise<void> {
-  await persistenceOf(broker).addSubscriptions({ id: clientId }, [{ topic, qos }])
+export async function addSubscriptions (broker: Aedes, clientId: string, subs: Array<{ topic: string, qos: number }>): Promise<void> {
+  await persistenceOf(broker).addSubscriptions({ id: clientId }, subs)
+}
+
+/** The ids of the clients with a stored subscription to exactly `topic`. */
+export function clientsSubscribedTo (broker: Aedes, topic: string): AsyncIterable<string> {
+  return persistenceOf(broker).getClientList(topic)
 }
 
 /** The persistence's topic index: every stored subscription matching `topic`. */

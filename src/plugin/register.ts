@@ -88,7 +88,8 @@ class P2PPlugin implements P2PHandle {
       arrive: (client, packet) => { delivery.arrive(client, packet) }
     })
     installHooks(broker, { router, authorization, sessions, delivery, pending, hostForward })
-    if (limits.session_expiry > 0) expireSessions(broker, limits.session_expiry, counters, log)
+    // a store no other node writes to (the index cannot lag) holds only sessions that are offline now
+    if (limits.session_expiry > 0) expireSessions(broker, limits.session_expiry, !cluster.indexMayLag, counters, log)
   }
 
   get config (): Readonly<PluginConfig> { return this.#config }

@@ -7,22 +7,31 @@
  * Each broker keeps the clocks of the sessions that ended on it. A client
  * connecting to any broker of a cluster stops its clock: every broker
  * announces new clients on `$SYS/<broker id>/new/clients`, which Aedes
- * itself listens to for takeovers across nodes.
+ * itself listens to for takeovers across nodes. A broker on its own starts
+ * the clocks of the sessions its store holds when it starts (a data
+ * directory after a restart): none of them is connected yet. A cluster node
+ * cannot tell which of them are connected to other nodes, so a session left
+ * by a node that died is not expired until its client comes back and leaves.
  */
 import type { Aedes, AedesPublishPacket, Client } from 'aedes'
 import type { Counters } from './counters.js'
 import { connectedClient } from './host.js'
-import { dropQueue, endSession } from './host-store.js'
+import { SESSIONS_TOPIC } from './channel.js'
+import { clientsSubscribedTo, dropQueue, endSession } from './host-store.js'
 import type { Logger } from './log.js'
 
 const NEW_CLIENTS = '$SYS/+/new/clients'
 // how often the clocks are read: often enough for an expiry of a few seconds, cheap for one of days
 const SWEEP_MAX_MS = 60_000
 
-/** Starts the clocks; they stop when the broker closes. */
-export function expireSessions (broker: Aedes, seconds: number, counters: Counters, log: Logger): void {
+/**
+ * Starts the clocks; they stop when the broker closes. `alone`: this broker
+ * is the only one on its store, so every stored session is offline now.
+ */
+export function expireSessions (broker: Aedes, seconds: number, alone: boolean, counters: Counters, log: Logger): void {
   // it runs on broker events and its own timer
-  new SessionExpiry(broker, seconds, counters, log)
+  const expiry = new SessionExpiry(broker, seconds, counters, log)
+  if (alone) void expiry.startStored()
 }
 
 class SessionExpiry {
@@ -54,6 +63,18 @@ class SessionExpiry {
     broker.once('closed', () => { clearInterval(this.#timer) })
   }
 
+  /** Starts a clock for every stored session that has none. */
+  async startStored (): Promise<void> {
+    const now = Date.now()
+    try {
+      for await (const id of clientsSubscribedTo(this.#broker, SESSIONS_TOPIC)) {
+        if (!this.#offline.has(id) && connectedClient(this.#broker, id) === undefined) this.#offline.set(id, now)
+      }
+    } catch (err) {
+      this.#log.error({ err }, 'stored sessions could not be listed: those offline since before this start do not expire')
+    }
+  }
+
   async #sweep (): Promise<void> {
     const before = Date.now() - this.#ms
     for (const [id, since] of this.#offline) {
@@ -62,6 +83,8 @@ class SessionExpiry {
       if (connectedClient(this.#broker, id) !== undefined) continue
       try {
         const dropped = await dropQueue(this.#broker, id)
+        // back meanwhile: its session is its own again
+        if (connectedClient(this.#broker, id) !== undefined) continue
         await endSession(this.#broker, id)
         this.#counters.limits.hit('session_expiry', { clientId: id, dropped })
       } catch (err) {

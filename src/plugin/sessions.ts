@@ -5,8 +5,8 @@
  * like them, so the plugin keeps no session table of its own.
  */
 import type { Aedes, Client } from 'aedes'
-import { CHANNEL_QOS, channelOf } from './channel.js'
-import { addSubscription, subscriptionsByTopic, subscriptionsOf, type StoredSubscription } from './host-store.js'
+import { CHANNEL_QOS, channelOf, SESSIONS_TOPIC } from './channel.js'
+import { addSubscriptions, subscriptionsByTopic, subscriptionsOf, type StoredSubscription } from './host-store.js'
 import type { Logger } from './log.js'
 
 // How long a persistent client's CONNACK may wait for its session to be recorded.
@@ -39,7 +39,7 @@ export class Sessions {
     const id = client.id
     let recording = this.#recording.get(id)
     if (recording === undefined) {
-      recording = addSubscription(this.#broker, id, channelOf(id), CHANNEL_QOS)
+      recording = addSubscriptions(this.#broker, id, [{ topic: channelOf(id), qos: CHANNEL_QOS }, { topic: SESSIONS_TOPIC, qos: 1 }])
         .catch((err: unknown) => { this.#log.error({ err, clientId: id }, 'cannot record P2P session') })
         .finally(() => { this.#recording.delete(id) })
       this.#recording.set(id, recording)

@@ -13,6 +13,7 @@ import type { MqttClient } from 'mqtt'
 import { runCli, type RunningCli } from '../../harness/cli.js'
 import { startRedis, type TestRedis } from '../../harness/redis.js'
 import type { Session } from '../helpers/broker.js'
+import { tempFile } from '../helpers/files.js'
 import { collect, fence, until, waitFor, type Received } from '../helpers/messages.js'
 import { brokerProcesses } from '../helpers/processes.js'
 
@@ -76,6 +77,19 @@ describe('--data-dir', () => {
     assert.deepEqual(back.got.map((m) => m.payload.toString()), [0, 1, 2].flatMap((run) => numbered(`r${run}-`, 0, 10)))
   })
 
+  it('expires, after a restart, a session that was offline before it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'p2p-data-'))
+    const config = await tempFile('expiry.toml', '[limits]\nsession_expiry = 1\n')
+    let b = await broker('--data-dir', dir)
+    const bob = await client(b, 'bob', false)
+    await bob.endAsync()
+    await killed(b)
+    b = await broker('--data-dir', dir, '--config', config)
+    await until(() => b.lines.some((l) => l.limit === 'session_expiry' && l.clientId === 'bob'), 10_000, 'bob\'s session ended')
+    const back = await comeBack(b, 'bob')
+    assert.equal(back.sessionPresent, false)
+  })
+
   it('refuses a data directory another broker is using, and exits 1', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'p2p-data-'))
     await broker('--data-dir', dir)
@@ -119,7 +133,9 @@ describe('a cluster node killed right after a PUBACK', () => {
       await until(() => {
         for (const m of bob.got) seen.add(m.payload.toString())
         return acked.every((p) => seen.has(p))
-      }, 10_000, `every acknowledged message at bob (${acked.length} acknowledged)`)
+      }, 30_000, `every acknowledged message at bob (${acked.length} acknowledged)`).catch((err: unknown) => {
+        throw new Error(`${(err as Error).message}; missing: ${acked.filter((p) => !seen.has(p)).slice(0, 20).join(' ')}; received ${seen.size}: ${bob.got.slice(0, 5).map((m) => m.payload.toString()).join(' ')}`)
+      })
     })
   }
 })
