@@ -4,9 +4,6 @@ import type { Cluster } from './strategy.js'
 export function standalone (): Cluster {
   return {
     indexMayLag: false,
-    // nothing waits on another node; the store is this process's own
-    maxBufferedMessages: Infinity,
-    maxBufferedBytes: Infinity,
     attach () {},
     // a stored message waits in the session queue for the target to come back
     elsewhere: (_p2p, _payload, _qos, stored) => stored === undefined ? 'no_session' : 'queued'

@@ -68,8 +68,13 @@ export interface Cluster {
    * is looked up in its own record before it counts as having no session.
    */
   readonly indexMayLag: boolean
-  /** P2P messages this node may hold while they wait on the store or the emitter */
-  readonly maxBufferedMessages: number
-  /** and their payload bytes */
-  readonly maxBufferedBytes: number
+  /**
+   * P2P messages this node may hold while they wait on the store or the
+   * emitter (docs/behaviour.md §7); past it, QoS 0 is dropped
+   * (`cluster_unavailable`) and QoS 1/2 is not acknowledged.
+   * @default Infinity (a store of the node's own: what waits is bounded by its clients)
+   */
+  readonly maxBufferedMessages?: number
+  /** The same bound on their payload bytes. @default Infinity */
+  readonly maxBufferedBytes?: number
 }

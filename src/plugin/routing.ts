@@ -53,6 +53,7 @@ export class Router {
   readonly #clientWarnings: WarnLimiter
   /** P2P messages waiting on the store or the cluster, and their payload bytes */
   readonly #buffered = { messages: 0, bytes: 0 }
+  readonly #maxBuffered: { messages: number, bytes: number }
   /** QoS 1 packets routed by beforeAck(), for publish() to pass */
   readonly #routed = new WeakSet<object>()
 
@@ -65,6 +66,7 @@ export class Router {
     this.#queues = parts.queues
     this.#delivery = parts.delivery
     this.#cluster = parts.cluster
+    this.#maxBuffered = { messages: parts.cluster.maxBufferedMessages ?? Infinity, bytes: parts.cluster.maxBufferedBytes ?? Infinity }
     this.#packets = parts.packets
     this.#counters = parts.counters
     this.#log = parts.log
@@ -163,7 +165,7 @@ export class Router {
     }
     // everything below may wait on the store or the cluster: what waits is bounded
     const buffered = this.#buffered
-    if (buffered.messages >= this.#cluster.maxBufferedMessages || buffered.bytes + payload.length > this.#cluster.maxBufferedBytes) {
+    if (buffered.messages >= this.#maxBuffered.messages || buffered.bytes + payload.length > this.#maxBuffered.bytes) {
       this.#unavailable(p2p, qos, done)
       return
     }

@@ -54,8 +54,12 @@ class SessionExpiry {
       this.#offline.delete(client.id)
       this.#offline.set(client.id, Date.now())
     })
+    broker.on('client', (client: Client) => { this.#offline.delete(client.id) })
+    // Other brokers' new clients. This broker's own notices are left out: one
+    // comes back through the emitter later, maybe after its client has left again.
+    const own = `$SYS/${broker.id}/`
     broker.subscribe(NEW_CLIENTS, (packet: AedesPublishPacket, done: () => void) => {
-      this.#offline.delete(packet.payload.toString())
+      if (!packet.topic.startsWith(own)) this.#offline.delete(packet.payload.toString())
       done()
     }, () => {})
     this.#timer = setInterval(() => { void this.#sweep() }, Math.min(SWEEP_MAX_MS, Math.max(1000, this.#ms / 4)))

@@ -12,6 +12,7 @@ import {
   standalone,
   type Cluster,
   type CounterSnapshot,
+  type PluginLimits,
   type P2PErrorCode,
   type P2PHandle,
   type P2PMessage,
@@ -38,7 +39,8 @@ describe('register()', () => {
       authorize: (m: P2PMessage) => m.target !== 'admin',
       immutable: true,
       startup: false,
-      cluster: emitterCluster(),
+      cluster: emitterCluster({ max_buffered_messages: 100 }),
+      limits: { max_queued_messages: 100, message_expiry: 86_400 },
       logger: console
     })
   })
@@ -52,6 +54,8 @@ describe('register()', () => {
     expect(register).type.not.toBeCallableWith(broker, { mode: 'sideways' })
     expect(register).type.not.toBeCallableWith(broker, { rules: [{ action: 'maybe' }] })
     expect(register).type.not.toBeCallableWith(broker, { authorize: (m: P2PMessage) => m.target })
+    expect(register).type.not.toBeCallableWith(broker, { limits: { max_queue: 1 } })
+    expect(emitterCluster).type.not.toBeCallableWith({ max_buffered: 1 })
   })
 })
 
@@ -59,7 +63,9 @@ describe('the handle', () => {
   test('reports the config and the counters', () => {
     expect(p2p.config).type.toBe<Readonly<PluginConfig>>()
     expect(p2p.counters).type.toBe<CounterSnapshot>()
-    expect(p2p.counters.dropped).type.toBe<Record<'malformed' | 'no_session' | 'refused', number>>()
+    expect(p2p.counters.dropped).type.toBe<Record<'malformed' | 'no_session' | 'refused' | 'queue_full' | 'slow_consumer' | 'expired' | 'cluster_unavailable', number>>()
+    expect(p2p.counters.limits).type.toBe<Record<string, number>>()
+    expect(p2p.limits).type.toBe<Readonly<PluginLimits>>()
     expect(p2p).type.toHaveProperty('running')
   })
 
@@ -75,6 +81,7 @@ describe('errors', () => {
   test('carry a stable code, and a config error the key at fault', () => {
     expect<P2PError['code']>().type.toBe<P2PErrorCode>()
     expect<'ERR_P2P_CONFIG'>().type.toBeAssignableTo<P2PErrorCode>()
+    expect<'ERR_P2P_UNAVAILABLE'>().type.toBeAssignableTo<P2PErrorCode>()
     expect<ConfigError>().type.toBeAssignableTo<P2PError>()
     expect<ConfigError['key']>().type.toBe<string>()
   })
