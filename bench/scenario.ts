@@ -19,6 +19,10 @@ const here = (file: string): string => fileURLToPath(new URL(file, import.meta.u
 export interface BenchBroker {
   pid: number
   port: number
+  /** MQTT over WebSocket, when asked for */
+  wsPort: number | undefined
+  /** null while it runs; once it has exited, how: its exit code or signal, and the end of its stderr */
+  ended (): string | null
   /**
    * Once garbage collection has given back what it will: the RSS, and the
    * JavaScript heap in use (steadier, but blind to memory outside V8)
@@ -29,6 +33,10 @@ export interface BenchBroker {
 
 export interface BrokerOptions {
   plugin: boolean
+  /** connections go through the CLI broker's checks (max_connections, max_packet_size) first */
+  guarded?: boolean
+  /** listens for MQTT over WebSocket too */
+  ws?: boolean
   /** names the broker's CPU profile */
   role: string
   /** where to write a CPU profile (node --cpu-prof) when the broker stops */
@@ -37,13 +45,26 @@ export interface BrokerOptions {
   cores?: string | undefined
 }
 
-export async function startBenchBroker ({ plugin, role, profileDir, cores }: BrokerOptions): Promise<BenchBroker> {
+export async function startBenchBroker ({ plugin, guarded = false, ws = false, role, profileDir, cores }: BrokerOptions): Promise<BenchBroker> {
   const profile = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${role}-${Date.now()}-${Math.random().toString(36).slice(2, 6)}.cpuprofile`]
-  const child = fork(here('./broker.js'), plugin ? ['--plugin'] : [], forkOn(cores, ['--expose-gc', ...profile]))
+  const args = [...(plugin ? ['--plugin'] : []), ...(guarded ? ['--guarded'] : []), ...(ws ? ['--ws'] : [])]
+  // stderr passes through, each line named by the broker's role, and its
+  // end is kept to say how a broker that died ended
+  const child = fork(here('./broker.js'), args, { ...forkOn(cores, ['--expose-gc', ...profile]), stdio: ['ignore', 'inherit', 'pipe', 'ipc'] })
+  let stderr = ''
+  child.stderr?.on('data', (chunk: Buffer) => {
+    const text = chunk.toString()
+    process.stderr.write(text.replace(/^(?=.)/gm, `[${role}] `))
+    stderr = (stderr + text).slice(-4000)
+  })
+  let ended: string | null = null
+  child.once('close', (code, signal) => { ended = `${signal === null ? `exit code ${code}` : signal}${stderr === '' ? '' : `: ${stderr.trim()}`}` })
   const [ready] = await once(child, 'message') as [BrokerReady]
   return {
     pid: child.pid as number,
     port: ready.port,
+    wsPort: ready.wsPort,
+    ended: () => ended,
     async settledMemory () {
       // V8 returns freed pages to the OS lazily, over several collections;
       // settled is when three in a row give back no more than 0.5%

@@ -1,6 +1,8 @@
 /**
  * Plain Aedes pub/sub, the same with the plugin installed, and P2P through
- * the plugin, compared per broker CPU-second.
+ * the plugin, compared per broker CPU-second. The brokers with the plugin
+ * also take their connections through the CLI broker's own checks
+ * (broker.ts --guarded), so the ratios carry every check the CLI adds.
  *
  * Each variant is a broker process of its own, and they run *at the same
  * time*, on one core, driven by one load generator on another core: whatever
@@ -44,6 +46,7 @@ export interface ThroughputSettings {
 
 const VARIANT_LIST = Object.keys(VARIANTS) as Variant[]
 const ROUTE: Record<Variant, Route> = { plain: 'pubsub', control: 'pubsub', plugin: 'pubsub', p2p: 'p2p' }
+// the brokers with the plugin are guarded too (see above)
 const PLUGIN: Record<Variant, boolean> = { plain: false, control: false, plugin: true, p2p: true }
 // the control is only there for the side-by-side ratio
 const ALONE: readonly Variant[] = ['plain', 'plugin', 'p2p']
@@ -93,7 +96,7 @@ async function runBlock (settings: ThroughputSettings, qos: 0 | 1, pairs: number
     await broker.stop()
   }
   const contestants = await startAll(VARIANT_LIST.map((variant) => async (): Promise<Contestant> => {
-    const broker = await startBenchBroker({ plugin: PLUGIN[variant], role: variant, profileDir: settings.profileDir, cores: settings.cores })
+    const broker = await startBenchBroker({ plugin: PLUGIN[variant], guarded: PLUGIN[variant], role: variant, profileDir: settings.profileDir, cores: settings.cores })
     try {
       // the prefix keeps each block's client ids and topics apart in the reports
       const clients = await Pairs.connect({ port: broker.port, pairs, route: ROUTE[variant], qos, prefix: `${variant}-q${qos}-p${pairs}-b${block}-` })
