@@ -1,5 +1,5 @@
 /** Benchmark results as a markdown report and an SVG bar chart. */
-import { VARIANTS, type Results, type Ratio, type Spread, type Variant } from './results.js'
+import { HOSTILE_BROKERS, VARIANTS, type HostileBrokerName, type HostileCounts, type HostileOutcome, type HostileRow, type HostileSkipped, type Results, type Ratio, type Spread, type Variant } from './results.js'
 import { median, spread } from './stats.js'
 
 const num = (n: number): string => n.toLocaleString('en-US')
@@ -74,6 +74,7 @@ export function markdown (r: Results): string {
     out.push(`| memory per connected client (RSS), plugin vs plain (${num(m.pluginBytesPerClient)} B vs ${num(m.plainBytesPerClient)} B) | ${range(m.ratio)} | ≤ 1.10× | ${verdict(m.ratio, (v) => v <= 1.1)} |`)
     out.push(`| JavaScript heap per connected client, plugin vs plain (${num(m.pluginHeapBytesPerClient)} B vs ${num(m.plainHeapBytesPerClient)} B) | ${range(m.heapRatio)} | none: steadier than RSS, without native memory | — |`)
   }
+  if (r.hostile !== null) out.push(...hostileTargets(r.hostile.rows))
   out.push('')
 
   if (r.throughput.length > 0) {
@@ -115,8 +116,96 @@ export function markdown (r: Results): string {
   if (r.topicParsing.length > 0) {
     out.push('**Topic parsing** (ns per topic, one core)', '', '| mode | topic | ns |', '|---|---|---|')
     for (const t of r.topicParsing) out.push(`| ${t.mode} | ${t.kind}: \`${t.topic}\` | ${t.nsPerTopic} |`)
+    out.push('')
   }
+
+  if (r.hostile !== null) out.push(...hostileTable(r.hostile.rows, r.hostile.bound))
   return out.join('\n') + '\n'
+}
+
+const MB = 1024 * 1024
+/** Bytes as megabytes (MiB): a decimal below 10. */
+export function megabytes (bytes: number): string {
+  const mb = bytes / MB
+  return `${Math.abs(mb) < 10 ? mb.toFixed(1) : num(Math.round(mb))} MB`
+}
+const growth = (bytes: number): string => `${bytes < 0 ? '−' : '+'}${megabytes(Math.abs(bytes))}`
+
+/**
+ * The line that says why a broker died, from how it ended (exit code or
+ * signal, then the end of its stderr): the error Node printed, else the
+ * first line.
+ */
+export function deathCause (ended: string): string {
+  const colon = ended.indexOf(': ')
+  const how = colon === -1 ? ended : ended.slice(0, colon)
+  const stderr = colon === -1 ? '' : ended.slice(colon + 2)
+  const error = /^(?:[A-Z]\w*Error\b|FATAL ERROR:).*$/m.exec(stderr)?.[0] ?? stderr.split('\n')[0]?.trim() ?? ''
+  return error === '' ? how : `${error} (${how})`
+}
+
+/** What the CLI broker's limits counted, in words. */
+export function countedText (counts: HostileCounts | null): string {
+  if (counts === null) return '—'
+  const parts = [
+    ...Object.entries(counts.limits).map(([limit, n]) => `${limit} ×${num(n)}`),
+    ...Object.entries(counts.dropped).map(([reason, n]) => `dropped ${reason} ×${num(n)}`)
+  ]
+  return parts.length === 0 ? 'nothing' : parts.join(', ')
+}
+
+const skipped = (x: HostileOutcome | HostileSkipped): x is HostileSkipped => 'skipped' in x
+const sentText = (x: HostileOutcome): string => `${megabytes(x.sent.bytes)}, ${num(x.sent.messages)} msg in ${x.sent.seconds.toFixed(1)} s`
+
+function growthText (x: HostileOutcome): string {
+  const grew = `${growth(x.rss.peak - x.rss.before)} (peak ${megabytes(x.rss.peak)})`
+  const cut = x.error === undefined ? '' : ` (attack cut short: ${x.error})`
+  return x.died === null ? grew + cut : `${grew}, then **died**: ${deathCause(x.died)}`
+}
+
+/** One line per attack, for the bench's progress. */
+export function hostileSummary (row: HostileRow): string {
+  const one = (x: HostileOutcome | HostileSkipped): string => skipped(x) ? 'does not apply' : `${growthText(x)} for ${sentText(x)}`
+  return (Object.keys(HOSTILE_BROKERS) as HostileBrokerName[]).map((b) => `${HOSTILE_BROKERS[b]} ${one(row[b])}`).join('; ')
+}
+
+function hostileTargets (rows: HostileRow[]): string[] {
+  const out: string[] = []
+  const attacked = rows.flatMap((row) => skipped(row.cli) ? [] : [{ attack: row.attack, x: row.cli }])
+  const died = attacked.filter(({ x }) => x.died !== null).map(({ attack }) => `\`${attack}\``)
+  out.push(`| hostile clients: ${HOSTILE_BROKERS.cli} lives through every attack | ${died.length === 0 ? `${attacked.length} of ${attacked.length}` : `died in ${died.join(', ')}`} | all | ${check(died.length === 0)} |`)
+  const away = attacked.find(({ attack }) => attack === 'redis-away')?.x.measured
+  if (away?.answerMs !== undefined) {
+    const answered = away.unanswered === 0
+    out.push(`| hostile clients: a client connecting while Redis is away is answered (the slower node) | ${answered ? `${num(away.answerMs)} ms` : 'no answer'} | ≤ 2 s | ${check(answered && away.answerMs <= 2000)} |`)
+  }
+  return out
+}
+
+/** What else each broker's attack measured; named by broker where both have something to say. */
+function notesText (row: HostileRow): string {
+  const of = (b: HostileBrokerName): string[] => { const x = row[b]; return skipped(x) ? [] : x.notes }
+  const named = of('plain').length > 0
+  const all = (Object.keys(HOSTILE_BROKERS) as HostileBrokerName[]).flatMap((b) => of(b).map((note) => named ? `${HOSTILE_BROKERS[b]}: ${note}` : note))
+  return all.length === 0 ? '—' : all.join('; ')
+}
+
+export function hostileTable (rows: HostileRow[], bound: { bytes: number, ms: number }): string[] {
+  const out = [
+    `**Hostile clients: broker RSS growth** (a fresh broker per attack, every limit at its default; each attack stops at ${megabytes(bound.bytes)} sent or ${bound.ms / 1000} s, whichever comes first; ` +
+      'RSS read from /proc every 100 ms from the start of the attack to a second after it: growth is the peak less the start)',
+    '',
+    `| attack | ${HOSTILE_BROKERS.plain}: sent | ${HOSTILE_BROKERS.plain}: RSS growth | ${HOSTILE_BROKERS.cli}: sent | ${HOSTILE_BROKERS.cli}: RSS growth | counted by ${HOSTILE_BROKERS.cli} | also measured |`,
+    '|---|---|---|---|---|---|---|'
+  ]
+  for (const row of rows) {
+    const { plain, cli } = row
+    const plainCells = skipped(plain) ? `does not apply | ${plain.skipped}` : `${sentText(plain)} | ${growthText(plain)}`
+    const cliCells = skipped(cli) ? `does not apply | ${cli.skipped} | —` : `${sentText(cli)} | ${growthText(cli)} | ${countedText(cli.counted)}`
+    out.push(`| \`${row.attack}\`: ${row.what} | ${plainCells} | ${cliCells} | ${notesText(row)} |`)
+  }
+  out.push('')
+  return out
 }
 
 const COLORS: Record<Exclude<Variant, 'plain'>, string> = { control: '#8c8c8c', plugin: '#4e79a7', p2p: '#f28e2b' }

@@ -1,6 +1,8 @@
 /** The shape of a benchmark run's results, as written to JSON. */
 import type { ClusterRun } from './cluster.js'
 import type { Route, TrafficOptions, TrafficResult } from './load.js'
+import type { Bound, Sent } from './pour.js'
+import type { RssSeen } from './rss-watch.js'
 import type { TopicParseResult } from './topic-parse.js'
 
 /** One run of traffic, with the CPU the processes under test used during it. */
@@ -73,6 +75,53 @@ export interface MemoryResult {
   heapRatio: Spread
 }
 
+/** What the CLI broker's limits counted: mqtt_limit_hits_total by limit, p2p_messages_dropped_total by reason (above zero). */
+export interface HostileCounts {
+  limits: Record<string, number>
+  dropped: Record<string, number>
+}
+
+/** One broker put through one attack. */
+export interface HostileOutcome {
+  /** RSS in bytes: before the attack, its peak (sampled every 100 ms) during it and the second after, and at the end */
+  rss: RssSeen
+  /** what the attacker got into its connections before the bound, or the broker, stopped it */
+  sent: Sent
+  /** null if the broker lived through it; otherwise how it ended (exit code or signal, and the end of its stderr) */
+  died: string | null
+  /** null for plain Aedes, which counts nothing, or a broker that died */
+  counted: HostileCounts | null
+  /** what else the attack measured, in words: a time to CONNACK, the other node's RSS */
+  notes: string[]
+  /** figures the targets are read from, by name: `answerMs` (Redis away: the slower node's answer to a new client) */
+  measured: Record<string, number>
+  /** set when the attack itself could not be carried out as planned */
+  error?: string
+}
+
+/** An attack a broker is not put through, and why. */
+export interface HostileSkipped { skipped: string }
+
+export type HostileBrokerName = 'plain' | 'cli'
+export const HOSTILE_BROKERS: Record<HostileBrokerName, string> = {
+  plain: 'plain Aedes',
+  cli: 'aedes-p2p CLI'
+}
+
+export interface HostileRow {
+  attack: string
+  /** what the attack does, in a line */
+  what: string
+  plain: HostileOutcome | HostileSkipped
+  cli: HostileOutcome | HostileSkipped
+}
+
+export interface HostileResults {
+  /** every attack stops at this many bytes sent or this long, whichever comes first */
+  bound: Bound
+  rows: HostileRow[]
+}
+
 export interface Results {
   mode: 'quick' | 'long'
   command: string
@@ -92,4 +141,5 @@ export interface Results {
   memory: MemoryResult | null
   cluster: ClusterRun[] | null
   topicParsing: TopicParseResult[]
+  hostile: HostileResults | null
 }

@@ -2,12 +2,12 @@
  * The benchmark: plain Aedes publish/subscribe, the same with the plugin
  * installed, and P2P through the plugin, side by side in one invocation,
  * then idle clients, memory per client, the Redis cluster, and the topic
- * parser on its own.
+ * parser on its own; then hostile clients against plain Aedes and the CLI broker.
  *
- *   npm run bench                 quick, under two minutes
- *   npm run bench -- --long       longer and more rounds
+ *   npm run bench                 quick; the hostile part adds about 70 s
+ *   npm run bench -- --long       longer and more rounds, longer attacks
  *   npm run bench -- --only throughput --only cluster
- *                                 some parts only: parsing, throughput, idle, cluster
+ *                                 some parts only: parsing, throughput, idle, cluster, hostile
  *   npm run bench -- --profile DIR
  *                                 single-node brokers write CPU profiles (node --cpu-prof) to DIR
  *   --pairs N (repeatable; default 10 and 100), --payload BYTES (64),
@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util'
 import { clusterBench } from './cluster.js'
 import { ALL_CORES, onPath, pin, findPlacement } from './cores.js'
 import { crowd } from './crowd.js'
+import { hostile } from './hostile.js'
 import { openFileLimit } from '../harness/proc.js'
 import type { TrafficOptions } from './load.js'
 import { chart, markdown } from './report.js'
@@ -29,7 +30,7 @@ import { ratios } from './ratios.js'
 import { throughput } from './throughput.js'
 import { topicParsing } from './topic-parse.js'
 
-const PARTS = ['parsing', 'throughput', 'idle', 'cluster'] as const
+const PARTS = ['parsing', 'throughput', 'idle', 'cluster', 'hostile'] as const
 const options = {
   long: { type: 'boolean', default: false },
   only: { type: 'string', multiple: true },
@@ -74,15 +75,17 @@ if (files !== undefined && perBroker > 0 && perBroker + 1000 > files) {
   usage(`--idle-clients ${idleClients} needs about ${perBroker + 1000} open files per broker; this shell allows ${files} (raise it with ulimit -n)`)
 }
 // said before the other parts have run for minutes, not after
-if (wanted('cluster') && !onPath('redis-server')) {
-  console.error('the cluster part needs redis-server on the PATH (Debian: apt-get install redis-server); ' +
-    `or leave it out: ${PARTS.filter((p) => p !== 'cluster').map((p) => `--only ${p}`).join(' ')}`)
+const needRedis: ReadonlyArray<(typeof PARTS)[number]> = ['cluster', 'hostile']
+if (needRedis.some(wanted) && !onPath('redis-server')) {
+  console.error(`the ${needRedis.filter(wanted).join(' and ')} part needs redis-server on the PATH (Debian: apt-get install redis-server); ` +
+    `or leave it out: ${PARTS.filter((p) => !needRedis.includes(p)).map((p) => `--only ${p}`).join(' ')}`)
   process.exit(2)
 }
 const mode = flags.long ? 'long' : 'quick'
+const GiB = 1024 * 1024 * 1024
 const settings = flags.long
-  ? { blocks: 8, idleBlocks: 5, rounds: 2, durationMs: 2500, aloneMs: 2000, warmupMs: 1500, steadyMs: 5000, clusterIdle: [...new Set([Math.min(1000, idleClients), idleClients])], clusterQos: [0, 1] as Array<0 | 1> }
-  : { blocks: 2, idleBlocks: 1, rounds: 1, durationMs: 1500, aloneMs: 1000, warmupMs: 500, steadyMs: 3000, clusterIdle: [idleClients], clusterQos: [1] as Array<0 | 1> }
+  ? { blocks: 8, idleBlocks: 5, rounds: 2, durationMs: 2500, aloneMs: 2000, warmupMs: 1500, steadyMs: 5000, clusterIdle: [...new Set([Math.min(1000, idleClients), idleClients])], clusterQos: [0, 1] as Array<0 | 1>, attack: { bytes: 4 * GiB, ms: 10_000 } }
+  : { blocks: 2, idleBlocks: 1, rounds: 1, durationMs: 1500, aloneMs: 1000, warmupMs: 500, steadyMs: 3000, clusterIdle: [idleClients], clusterQos: [1] as Array<0 | 1>, attack: { bytes: GiB, ms: 3000 } }
 const trafficOptions: TrafficOptions = { payloadBytes, window, durationMs: settings.durationMs, prerollMs: 250 }
 const began = Date.now()
 const progress = (line: string): void => { console.error(`[${Math.round((Date.now() - began) / 1000)} s] ${line}`) }
@@ -131,6 +134,8 @@ const cluster = !wanted('cluster')
     traffic: { ...trafficOptions, durationMs: settings.steadyMs },
     warmupMs: settings.warmupMs
   }, progress)
+// the attacks are bounded in bytes and in time, whichever comes first
+const hostileResults = !wanted('hostile') ? null : await hostile(settings.attack, progress)
 const cpu = cpus()
 const results: Results = {
   mode,
@@ -144,7 +149,8 @@ const results: Results = {
   idle,
   memory,
   cluster,
-  topicParsing: parsing
+  topicParsing: parsing,
+  hostile: hostileResults
 }
 // this file runs as build/bench/run.js; the results belong in the source tree
 const dir = new URL('../../bench/results/', import.meta.url)
