@@ -65,18 +65,18 @@ class EmitterCluster implements Cluster {
     broker.on('clientDisconnect', (client) => { this.#unlisten(broker, client) })
   }
 
-  async elsewhere (p2p: Addressed, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined): Promise<'forwarded'> {
+  elsewhere (p2p: Addressed, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined): Promise<'forwarded'> {
     const node = this.#node
     if (node === undefined) throw new Error('emitterCluster: elsewhere() before attach()')
     // stored first (when there is a session), so a target on another node, or on none, loses nothing
     const packet = stored ?? node.pack(p2p.target, p2p.topic, payload, qos)
-    await new Promise<void>((resolve, reject) => {
+    // the callback holds nothing of the message: while it waits for Redis, the emitter's encoded copy is the only one
+    return new Promise((resolve, reject) => {
       emitPacket(node.broker, packet, (err) => {
-        if (err === undefined || err === null) resolve()
+        if (err === undefined || err === null) resolve('forwarded')
         else reject(err)
       })
     })
-    return 'forwarded'
   }
 
   #listen (broker: Aedes, node: ClusterNode, client: Client, subscribed: () => void): void {

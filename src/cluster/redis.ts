@@ -39,9 +39,11 @@ export interface RedisNode {
 
 export function redisNode (url: string, log: Logger, limits: Partial<ClusterLimits> = {}): RedisNode {
   const connections: Redis[] = []
+  const states: Watched[] = []
   // named so `CLIENT LIST` shows which node and role each connection is
   const connect = (role: string): Redis => {
-    const redis = watch(new Redis(url, { maxRetriesPerRequest: null, connectionName: `aedes-p2p:${process.pid}:${role}` }), role, log)
+    const redis = new Redis(url, { maxRetriesPerRequest: null, connectionName: `aedes-p2p:${process.pid}:${role}` })
+    states.push(watch(redis, role, log))
     connections.push(redis)
     return redis
   }
@@ -55,7 +57,8 @@ export function redisNode (url: string, log: Logger, limits: Partial<ClusterLimi
     mq,
     persistence: redisPersistence({ conn: store }),
     cluster: emitterCluster(limits),
-    available: () => answering() && connections.every((c) => c.status === 'ready'),
+    // a connection still being made at start is not a lost one: its commands wait a moment
+    available: () => answering() && states.every((state) => !state.down),
     unanswered: () => connections.reduce((sum, c) => sum + pendingCommands(c), 0),
     disconnect () {
       for (const c of connections) c.disconnect(false)
@@ -91,26 +94,31 @@ function pendingCommands (redis: Redis): number {
   return (queues.commandQueue?.length ?? 0) + (queues.offlineQueue?.length ?? 0)
 }
 
+interface Watched {
+  /** lost, and not back yet */
+  readonly down: boolean
+}
+
 /**
  * One line when a connection is lost and one when it is back, however many
  * reconnection attempts come in between. `maxRetriesPerRequest: null` above
  * keeps commands queued through an outage instead of failing them; what
  * waits is bounded by the clients it waits for (docs/behaviour.md §7).
  */
-function watch (redis: Redis, role: string, log: Logger): Redis {
-  let down = false
+function watch (redis: Redis, role: string, log: Logger): Watched {
+  const state = { down: false }
   const lost = (reason: string): void => {
-    if (down) return
-    down = true
+    if (state.down) return
+    state.down = true
     log.error({ redis: role, err: reason }, 'Redis unreachable: clients connected here are served, new clients get CONNACK 3 until it is back')
   }
   redis.on('error', (err: Error) => { lost(err.message) })
   // a dropped connection that reconnects at the first try never raises 'error'
   redis.on('reconnecting', () => { lost('connection lost') })
   redis.on('ready', () => {
-    if (!down) return
-    down = false
+    if (!state.down) return
+    state.down = false
     log.warn({ redis: role }, 'Redis connection restored')
   })
-  return redis
+  return state
 }

@@ -47,10 +47,14 @@ export function installHooks (broker: Aedes, { router, authorization, sessions, 
 
   const hostAuthorizePublish = broker.authorizePublish
   broker.authorizePublish = (client, packet, callback) => {
+    // the hot path: only a client's QoS 1 publish needs anything more
+    if (client === null || packet.qos !== 1) {
+      hostAuthorizePublish.call(broker, client, packet, callback)
+      return
+    }
     hostAuthorizePublish.call(broker, client, packet, (err) => {
       if (err !== undefined && err !== null) callback(err)
-      else if (client === null) callback(null)
-      else router.beforeAck(packet, client, (failed) => { callback(failed ?? null) })
+      else router.beforeAck(packet, client, callback)
     })
   }
 

@@ -74,32 +74,37 @@ export function watchQueues (broker: Aedes, watch: QueueWatch): Enqueue {
   const combi = persistence.outgoingEnqueueCombi.bind(persistence)
   const clear = persistence.outgoingClearMessageId.bind(persistence)
   const passing = new WeakSet<AedesPublishPacket>()
-  const admitted = async (subs: Array<{ clientId: string }>, packet: AedesPublishPacket): Promise<Array<{ clientId: string }>> => {
-    const ids = await watch.admit(subs.map((sub) => sub.clientId), packet)
-    return ids.length === subs.length ? subs : subs.filter((sub) => ids.includes(sub.clientId))
-  }
-  const past = async (enqueue: () => Promise<void>, packet: AedesPublishPacket): Promise<void> => {
-    passing.add(packet)
+  const past = async (enqueue: Promise<void>, packet: AedesPublishPacket): Promise<void> => {
     try {
-      await enqueue()
+      await enqueue
     } finally {
       passing.delete(packet)
     }
   }
-  persistence.outgoingEnqueue = async (sub, packet) => {
+  // plain functions, not async ones: Aedes calls outgoingEnqueueCombi for
+  // every QoS 1 publish, nearly always with no session to queue for
+  const admitThen = (subs: Array<{ clientId: string }>, packet: AedesPublishPacket, enqueue: (taking: Array<{ clientId: string }>) => Promise<void>): Promise<void> => {
+    const taken = (ids: string[]): Promise<void> => {
+      const taking = ids.length === subs.length ? subs : subs.filter((sub) => ids.includes(sub.clientId))
+      if (taking.length === 0) return Promise.resolve()
+      passing.add(packet)
+      return past(enqueue(taking), packet)
+    }
+    const ids = watch.admit(subs.map((sub) => sub.clientId), packet)
+    return ids instanceof Promise ? ids.then(taken) : taken(ids)
+  }
+  persistence.outgoingEnqueue = (sub, packet) => {
     if (passing.has(packet)) return one(sub, packet)
-    if ((await admitted([sub], packet)).length === 1) await past(async () => { await one(sub, packet) }, packet)
+    return admitThen([sub], packet, async () => { await one(sub, packet) })
   }
-  persistence.outgoingEnqueueCombi = async (subs, packet) => {
-    if (passing.has(packet)) return combi(subs, packet)
-    const taking = await admitted(subs, packet)
-    if (taking.length > 0) await past(async () => { await combi(taking, packet) }, packet)
+  persistence.outgoingEnqueueCombi = (subs, packet) => {
+    if (subs.length === 0 || passing.has(packet)) return combi(subs, packet)
+    return admitThen(subs, packet, async (taking) => { await combi(taking, packet) })
   }
-  persistence.outgoingClearMessageId = async (client, packet) => {
-    const removed = await clear(client, packet)
+  persistence.outgoingClearMessageId = (client, packet) => clear(client, packet).then((removed) => {
     if (removed !== undefined && removed !== null) watch.cleared(client.id, removed)
     return removed
-  }
+  })
   return async (clientId, packet) => { await combi([{ clientId }], packet) }
 }
 

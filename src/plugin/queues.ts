@@ -54,12 +54,7 @@ export class Queues {
     this.#limits = limits
     this.#counters = counters
     this.#enqueue = watchQueues(broker, {
-      admit: async (ids, packet) => {
-        const size = sizeOf(packet)
-        const taking: string[] = []
-        for (const id of ids) if (await this.#admit(id, size, packet.topic)) taking.push(id)
-        return taking
-      },
+      admit: (ids, packet) => this.#admitAll(ids, sizeOf(packet), packet.topic),
       cleared: (id, packet) => { this.#take(id, 1, sizeOf(packet)) }
     })
   }
@@ -74,6 +69,33 @@ export class Queues {
       throw err
     }
     return true
+  }
+
+  /** The ids whose queues take a message of `size` bytes; at once, unless one has to be read back from the store. */
+  #admitAll (ids: string[], size: number, topic: string): string[] | Promise<string[]> {
+    const taking: string[] = []
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i] as string
+      const length = this.#lengthOf(id)
+      if (this.#fits(length, size)) {
+        this.#count(length, size)
+        taking.push(id)
+        continue
+      }
+      // this one, and the rest after it, in order
+      return (async () => {
+        for (const rest of ids.slice(i)) if (await this.#admit(rest, size, topic)) taking.push(rest)
+        return taking
+      })()
+    }
+    return taking
+  }
+
+  #count (length: Length, size: number): void {
+    length.messages++
+    length.bytes += size
+    length.sinceMessages++
+    length.sinceBytes += size
   }
 
   /** Counts the message in at once, so concurrent writes cannot pass the bound together. */
@@ -91,10 +113,7 @@ export class Queues {
       }
     }
     if (this.#fits(length, size)) {
-      length.messages++
-      length.bytes += size
-      length.sinceMessages++
-      length.sinceBytes += size
+      this.#count(length, size)
       return true
     }
     const limit = length.messages >= this.#limits.max_queued_messages ? 'max_queued_messages' : 'max_queued_bytes'

@@ -6,9 +6,9 @@
  * and the P2P case allocates no closure unless a check answers later.
  */
 import type { Aedes, AedesPublishPacket, Client, PublishPacket } from 'aedes'
-import type { Cluster } from '../cluster/strategy.js'
+import type { Cluster, Outcome } from '../cluster/strategy.js'
 import type { Authorization, Refusal } from './authorization.js'
-import { ChannelPackets, isChannel } from './channel.js'
+import { ChannelPackets, isChannel, unwrapPayload } from './channel.js'
 import type { Counters, DropReason } from './counters.js'
 import type { Delivery } from './delivery.js'
 import { P2PError } from './errors.js'
@@ -19,6 +19,14 @@ import type { Sessions } from './sessions.js'
 import { TopicParser, type ParsedTopic as P2PParse, type P2PTopic } from './topic.js'
 
 const DOLLAR = 36
+const EMPTY = Buffer.alloc(0)
+/**
+ * Marks a QoS 1 packet beforeAck() has published, for the publish() Aedes
+ * runs after its PUBACK to pass: a property, not a WeakSet, since a WeakSet
+ * entry per message is work for every garbage collection.
+ */
+const ROUTED = Symbol('p2p routed')
+type Marked = AedesPublishPacket & { [ROUTED]?: boolean }
 /** what #parse() answers for a publish on a channel */
 const CHANNEL = Symbol('channel')
 type ParsedTopic = P2PParse | typeof CHANNEL
@@ -54,8 +62,6 @@ export class Router {
   /** P2P messages waiting on the store or the cluster, and their payload bytes */
   readonly #buffered = { messages: 0, bytes: 0 }
   readonly #maxBuffered: { messages: number, bytes: number }
-  /** QoS 1 packets routed by beforeAck(), for publish() to pass */
-  readonly #routed = new WeakSet<object>()
 
   constructor (parser: TopicParser, parts: RouterParts) {
     this.#parser = parser
@@ -92,16 +98,18 @@ export class Router {
       return
     }
     // the same object Aedes then hands to publish(); the fields read here are the ones both types share
-    const publishing = packet as AedesPublishPacket
-    this.#routed.add(publishing)
+    const publishing = packet as Marked
+    publishing[ROUTED] = true
     const parsed = this.#parse(packet.topic, client)
     if (parsed === null) this.#hostPublish.call(this.#broker, publishing, client, done)
     else this.#route(parsed, publishing, client, done)
   }
 
   /** Aedes's publish, wrapped: `client` is null for server code and wills of clients already gone. */
-  publish (packet: AedesPublishPacket, client: Client | null, done: PublishDone): void {
-    if (packet.qos === 1 && this.#routed.delete(packet)) {
+  publish (packet: Marked, client: Client | null, done: PublishDone): void {
+    if (packet.qos === 1 && packet[ROUTED] === true) {
+      // set false rather than deleted: a packet keeps its shape
+      packet[ROUTED] = false
       done()
       return
     }
@@ -165,48 +173,67 @@ export class Router {
     }
     // everything below may wait on the store or the cluster: what waits is bounded
     const buffered = this.#buffered
-    if (buffered.messages >= this.#maxBuffered.messages || buffered.bytes + payload.length > this.#maxBuffered.bytes) {
-      this.#unavailable(p2p, qos, done)
+    const size = payload.length
+    const full = buffered.messages >= this.#maxBuffered.messages ? 'max_buffered_messages' : buffered.bytes + size > this.#maxBuffered.bytes ? 'max_buffered_bytes' : null
+    if (full !== null) {
+      this.#unavailable(full, p2p, qos, done)
       return
     }
-    buffered.messages++
-    buffered.bytes += payload.length
     const kept = qos === 0 ? this.#forward(p2p, payload, qos, undefined) : this.#keep(p2p, payload, qos, local !== undefined)
     // QoS 0 is never queued and has no acknowledgement to wait for
-    if (qos === 0) done()
+    if (qos === 0 || kept === undefined) done()
+    if (kept === undefined) return
+    buffered.messages++
+    buffered.bytes += size
+    // what the callbacks hold is the size, not the payload: a message waiting for Redis is held once, by its client
     kept.then(() => {
       buffered.messages--
-      buffered.bytes -= payload.length
+      buffered.bytes -= size
       if (qos > 0) done()
     }, (err: unknown) => {
       buffered.messages--
-      buffered.bytes -= payload.length
+      buffered.bytes -= size
       // as for ordinary traffic: a store that fails is the sender's error, and it stays unacknowledged
       if (qos > 0) done(err as Error)
-      else this.#log.error({ err, target: p2p.target }, 'P2P message not forwarded to the cluster')
+      else this.#log.error({ err }, 'P2P message not forwarded to the cluster')
     })
   }
 
   /** QoS 1/2 to a target not connected here as a clean session: queued first when it has a session. */
-  async #keep (p2p: P2PTopic, payload: Buffer, qos: 1 | 2, connectedHere: boolean): Promise<void> {
-    const session = await this.#sessions.find(p2p.target, connectedHere)
-    if (session === null) {
+  #keep (p2p: P2PTopic, payload: Buffer, qos: 1 | 2, connectedHere: boolean): Promise<void> {
+    return this.#sessions.find(p2p.target, connectedHere).then((session) => {
       // not connected here: a client connected here has a session or took the clean path
-      await this.#forward(p2p, payload, qos, undefined)
-      return
-    }
-    const stored = this.#packets.pack(p2p.target, p2p.topic, payload, qos)
-    if (!await this.#queues.enqueue(p2p.target, stored)) {
-      this.#counters.dropped.queue_full++
-      return
-    }
-    const now = connectedClient(this.#broker, p2p.target)
-    if (now !== undefined && !now.clean) this.#delivery.deliver(now, p2p.topic, payload, qos, stored)
-    else await this.#forward(p2p, payload, qos, stored)
+      if (session === null) return this.#forward(p2p, payload, qos, undefined)
+      return this.#queue(p2p, this.#packets.pack(p2p.target, p2p.topic, payload, qos), qos)
+    })
   }
 
-  async #forward (p2p: P2PTopic, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined): Promise<void> {
-    const outcome = await this.#cluster.elsewhere(p2p, payload, qos, stored)
+  /** Appends to the target's queue, then writes to it here or hands it on; from here on the envelope is the only copy. */
+  #queue (p2p: P2PTopic, stored: AedesPublishPacket, qos: 1 | 2): Promise<void> | undefined {
+    return this.#queues.enqueue(p2p.target, stored).then((admitted) => {
+      if (!admitted) {
+        this.#counters.dropped.queue_full++
+        return undefined
+      }
+      const payload = unwrapPayload(stored.payload)?.payload ?? EMPTY
+      const now = connectedClient(this.#broker, p2p.target)
+      if (now === undefined || now.clean) return this.#forward(p2p, payload, qos, stored)
+      this.#delivery.deliver(now, p2p.topic, payload, qos, stored)
+      return undefined
+    })
+  }
+
+  /** Hands a message to the cluster strategy; undefined when it answered at once. */
+  #forward (p2p: P2PTopic, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined): Promise<void> | undefined {
+    const outcome = this.#cluster.elsewhere(p2p, payload, qos, stored)
+    if (!(outcome instanceof Promise)) {
+      this.#count(outcome, p2p)
+      return undefined
+    }
+    return outcome.then((settled) => { this.#count(settled, p2p) })
+  }
+
+  #count (outcome: Outcome, p2p: P2PTopic): void {
     if (outcome !== 'no_session') {
       this.#counters[outcome]++
       return
@@ -216,8 +243,8 @@ export class Router {
   }
 
   /** Too much already waits on the store or the cluster: QoS 0 is dropped, QoS 1/2 is not acknowledged. */
-  #unavailable (p2p: P2PTopic, qos: 0 | 1 | 2, done: PublishDone): void {
-    this.#counters.limits.hit('max_buffered_messages', { target: p2p.target })
+  #unavailable (limit: 'max_buffered_messages' | 'max_buffered_bytes', p2p: P2PTopic, qos: 0 | 1 | 2, done: PublishDone): void {
+    this.#counters.limits.hit(limit, { target: p2p.target })
     if (qos === 0) {
       this.#counters.dropped.cluster_unavailable++
       done()

@@ -75,7 +75,7 @@ describe('a node while Redis is away', () => {
     await alice.publishAsync('p2p/carol/here', 'local', { qos: 1 })
     await waitFor(got, 1)
     const grew = (rssBytes(pid) - before) / (1024 * 1024)
-    assert.ok(grew < 60, `RSS grew ${grew.toFixed(1)} MB`)
+    assert.ok(grew < 100, `RSS grew ${grew.toFixed(1)} MB while 160 MB were sent`)
   })
 
   it('does not acknowledge cross-node QoS 1 past max_buffered_messages, and closes the sender', async () => {
