@@ -57,7 +57,7 @@ export type Handle = (conn: Duplex, req?: IncomingMessage) => void
  * larger than `maxPacketSize` closes its connection before it is buffered
  * (ws's maxPayload); the MQTT packets inside are checked by `handle`.
  */
-export function createListeners (handle: Handle, settings: Settings['listeners'], tls: TlsFiles | undefined, maxPacketSize: number): Listener[] {
+export function createListeners (handle: Handle, settings: Settings['listeners'], tls: TlsFiles | undefined, maxPacketSize: number, oversized: () => void): Listener[] {
   const listeners: Listener[] = []
   const { host } = settings
   if (settings.port !== false) {
@@ -73,6 +73,10 @@ export function createListeners (handle: Handle, settings: Settings['listeners']
     })
     const wss = new WebSocketServer({ server: http, path: settings.ws_path, maxPayload: maxPacketSize })
     wss.on('connection', (socket, req) => {
+      socket.on('error', (err: Error & { code?: string }) => {
+        // ws closes the connection itself (code 1009); the limit is counted here
+        if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') oversized()
+      })
       handle(createWebSocketStream(socket), req)
     })
     listeners.push({ name: 'ws', server: http, host, port: settings.ws_port })

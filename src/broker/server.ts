@@ -92,7 +92,8 @@ export async function startServer ({ settings, log, loadSettings }: ServerOption
   const listeners: Listener[] = []
   const stop = async (): Promise<boolean> => shutdown(broker, listeners, node, log)
   try {
-    listeners.push(...createListeners(connections.handle, settings.listeners, tls, limits.max_packet_size))
+    const oversized = (): void => { hits.hit('max_packet_size', { transport: 'ws', max: limits.max_packet_size }) }
+    listeners.push(...createListeners(connections.handle, settings.listeners, tls, limits.max_packet_size, oversized))
     if (settings.admin.port !== undefined) {
       const admin = createAdminServer({
         metrics,

@@ -121,6 +121,7 @@ describe('max_packet_size', () => {
     ws.send(Buffer.alloc(MAX + 1))
     const [code] = await closing as [number]
     assert.equal(code, 1009, 'message too big')
+    assert.equal(await limitHits(s, 'max_packet_size'), 1)
     await stillServes(s)
   })
 
