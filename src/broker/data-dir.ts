@@ -6,6 +6,13 @@
  * at any moment, SIGKILL included, loses nothing acknowledged; a machine
  * that loses power may lose the last writes (LevelDB does not fsync each).
  *
+ * LevelDB completes its reads and writes on libuv's threads, in whatever
+ * order they finish; Aedes and the plugin take the order in which a store
+ * answers for the order of the messages (a QoS 2 message is published once
+ * it is stored, a queued P2P message is written once it is queued). So the
+ * store's answers are handed back in the order it was asked: the work itself
+ * still runs side by side.
+ *
  * A queue on disk replays in key order: broker id, then packet counter. Each
  * run of the broker takes a new id that sorts after the last one (a run
  * number kept beside the store), so a queue that spans restarts replays in
@@ -46,11 +53,42 @@ export async function openDataDir (path: string): Promise<DataDir> {
   }
   try {
     const run = await nextRun(path, db)
-    return { persistence: levelPersistence(db), id: `aedes-p2p-${String(run).padStart(12, '0')}` }
+    return { persistence: answerInOrder(levelPersistence(db) as Record<string, unknown>), id: `aedes-p2p-${String(run).padStart(12, '0')}` }
   } catch (err) {
     await db.close()
     throw err
   }
+}
+
+// every method of the aedes-persistence contract that answers with a promise
+const ASYNC_METHODS = [
+  'storeRetained', 'addSubscriptions', 'removeSubscriptions', 'subscriptionsByClient', 'subscriptionsByTopic',
+  'cleanSubscriptions', 'outgoingEnqueue', 'outgoingEnqueueCombi', 'outgoingUpdate', 'outgoingClearMessageId',
+  'incomingStorePacket', 'incomingGetPacket', 'incomingDelPacket', 'cleanIncoming', 'putWill', 'getWill', 'delWill'
+]
+
+/**
+ * Makes the persistence answer in the order it is asked. Only the object
+ * Aedes holds is wrapped: the persistence's calls to itself go to the
+ * unwrapped methods, so one answer never waits for another it is part of.
+ */
+function answerInOrder (persistence: Record<string, unknown>): Record<string, unknown> {
+  let last: Promise<unknown> = Promise.resolve()
+  const settled = (): void => {}
+  for (const name of ASYNC_METHODS) {
+    const method = persistence[name]
+    if (typeof method !== 'function') continue
+    const original = (method as (...args: unknown[]) => Promise<unknown>).bind(persistence)
+    persistence[name] = (...args: unknown[]): Promise<unknown> => {
+      const answer = original(...args)
+      // handled now, though only passed on later: a refusal ('no such packet') is an answer too
+      answer.catch(settled)
+      const inOrder = last.then(async () => answer)
+      last = inOrder.then(settled, settled)
+      return inOrder
+    }
+  }
+  return persistence
 }
 
 /** Counts this run in `<path>/run`, written whole or not at all. */

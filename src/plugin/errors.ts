@@ -19,6 +19,11 @@ export type P2PErrorCode =
    * the cluster's store or emitter (Redis away); the sender sends it again
    */
   | 'ERR_P2P_UNAVAILABLE'
+  /**
+   * a QoS 1/2 P2P message not acknowledged because its target's session
+   * queue is full (max_queued_messages, max_queued_bytes)
+   */
+  | 'ERR_P2P_QUEUE_FULL'
   /** the broker's data directory (--data-dir) cannot be used: locked by another broker, unreadable, inconsistent */
   | 'ERR_P2P_DATA_DIR'
 

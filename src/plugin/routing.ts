@@ -212,8 +212,9 @@ export class Router {
   #queue (p2p: P2PTopic, stored: AedesPublishPacket, qos: 1 | 2): Promise<void> | undefined {
     return this.#queues.enqueue(p2p.target, stored).then((admitted) => {
       if (!admitted) {
+        // refused, so not acknowledged: MQTT 3.1.1 can say so only by closing the sender's connection
         this.#counters.dropped.queue_full++
-        return undefined
+        throw new P2PError('ERR_P2P_QUEUE_FULL', `P2P message not accepted: the queue of ${p2p.target} is full`)
       }
       const payload = unwrapPayload(stored.payload)?.payload ?? EMPTY
       const now = connectedClient(this.#broker, p2p.target)

@@ -77,6 +77,27 @@ describe('--data-dir', () => {
     assert.deepEqual(back.got.map((m) => m.payload.toString()), [0, 1, 2].flatMap((run) => numbered(`r${run}-`, 0, 10)))
   })
 
+  it('keeps each sender\'s order in a burst, at QoS 1 and 2, to a target online and offline', async () => {
+    // LevelDB finishes writes in any order; the store's answers come back in the order asked
+    const dir = await mkdtemp(join(tmpdir(), 'p2p-data-'))
+    const b = await broker('--data-dir', dir)
+    const online = await comeBack(b, 'online')
+    const away = await client(b, 'away', false)
+    await away.endAsync()
+    const alice = await client(b, 'alice')
+    const burst = async (qos: 1 | 2): Promise<void> => {
+      await Promise.all(Array.from({ length: 300 }, async (_, i) => {
+        await Promise.all([alice.publishAsync('p2p/online/b', `${qos}-${i}`, { qos }), alice.publishAsync('p2p/away/b', `${qos}-${i}`, { qos })])
+      }))
+    }
+    await Promise.all([burst(1), burst(2)])
+    const back = await comeBack(b, 'away')
+    for (const got of [online.got, back.got]) {
+      await waitFor(got, 600, 10_000)
+      for (const qos of [1, 2]) assert.deepEqual(payloads(got, 'b').filter((p) => p.startsWith(`${qos}-`)), numbered(`${qos}-`, 0, 300))
+    }
+  })
+
   it('expires, after a restart, a session that was offline before it', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'p2p-data-'))
     const config = await tempFile('expiry.toml', '[limits]\nsession_expiry = 1\n')
