@@ -1,21 +1,23 @@
 /**
- * Letting a client in (docs/behaviour.md §7). Installed last, so its
- * `authenticate` runs first, before the password check and the plugin's:
+ * Letting a client in (docs/behaviour.md §7). Installed last, so that its
+ * hooks run first, before the password check and the plugin's:
  *
  * - While the cluster's Redis is away, a new client is answered CONNACK 3
  *   (server unavailable) at once: Aedes needs its store to connect anyone,
  *   and a client that waited would hold commands for Redis meanwhile.
- * - A client whose checks have not answered within ANSWER_MS (a store that
- *   hangs) is answered CONNACK 3 too, so every client gets an answer within
- *   2 s; a late answer is dropped.
+ * - A client with no CONNACK ANSWER_MS after its CONNECT (a store that hangs
+ *   without being known away, anywhere in Aedes's connect sequence) is
+ *   answered CONNACK 3 and its connection ended, so every client gets an
+ *   answer within 2 s.
  * - A client that closed while Aedes was connecting it, after its checks,
  *   is still registered by Aedes 1.2 and then kept forever (lib/handlers/
  *   connect.js goes on with a closed client); it is unregistered at once.
  */
-import type { Aedes, AuthenticateError } from 'aedes'
-import { unregisterClosed } from '../plugin/host.js'
+import type { Aedes, AuthenticateError, Client } from 'aedes'
+import { hasConnack, unregisterClosed } from '../plugin/host.js'
 import type { LimitHits } from '../plugin/limits.js'
 import type { Logger } from '../plugin/log.js'
+import { serverUnavailable } from './connections.js'
 
 const ANSWER_MS = 1500
 const SERVER_UNAVAILABLE = 3
@@ -34,25 +36,32 @@ function unavailable (message: string): AuthenticateError {
 export function guardAdmission (broker: Aedes, { available, hits, log }: Admission): void {
   broker.on('client', (client) => { unregisterClosed(broker, client) })
   if (available === undefined) return
+
+  const deadlines = new WeakMap<Client, NodeJS.Timeout>()
+  const answerLate = (client: Client, protocolVersion: number | undefined): void => {
+    if (hasConnack(client) || client.closed) return
+    hits.hit('cluster_unavailable', { clientId: client.id, waitedMs: ANSWER_MS })
+    log.warn({ clientId: client.id }, `no CONNACK for a connecting client within ${ANSWER_MS} ms: CONNACK 3`)
+    // Aedes sees the connection end and closes the client; its connect sequence finds it closed
+    client.conn.end(serverUnavailable(protocolVersion))
+  }
+  const hostPreConnect = broker.preConnect
+  broker.preConnect = (client, packet, callback) => {
+    // a CONNACK Aedes wrote a moment before is marked sent on its next turn: look once that has come
+    const timer = setTimeout(() => { setImmediate(answerLate, client, packet.protocolVersion) }, ANSWER_MS)
+    deadlines.set(client, timer)
+    client.conn.once('close', () => { clearTimeout(timer) })
+    hostPreConnect.call(broker, client, packet, callback)
+  }
+  broker.on('connackSent', (_packet, client) => { clearTimeout(deadlines.get(client)) })
+
   const inner = broker.authenticate
   broker.authenticate = (client, username, password, callback) => {
-    if (!available()) {
-      hits.hit('cluster_unavailable', { clientId: client.id })
-      callback(unavailable('the cluster store is unreachable'), null)
+    if (available()) {
+      inner.call(broker, client, username, password, callback)
       return
     }
-    let answered = false
-    const timer = setTimeout(() => {
-      answered = true
-      hits.hit('cluster_unavailable', { clientId: client.id, waitedMs: ANSWER_MS })
-      log.warn({ clientId: client.id }, `no answer for a connecting client within ${ANSWER_MS} ms: CONNACK 3`)
-      callback(unavailable('the cluster store did not answer in time'), null)
-    }, ANSWER_MS)
-    inner.call(broker, client, username, password, (err, success) => {
-      if (answered) return
-      answered = true
-      clearTimeout(timer)
-      callback(err, success)
-    })
+    hits.hit('cluster_unavailable', { clientId: client.id })
+    callback(unavailable('the cluster store is unreachable'), null)
   }
 }

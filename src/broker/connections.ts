@@ -32,6 +32,15 @@ const REFUSAL_MAX_BYTES = 64 * 1024
 // ...and past this many refusals under way, new ones are closed without an answer
 const MAX_REFUSING = 1000
 
+/** A CONNACK that says: server unavailable, in the client's protocol version. */
+export function serverUnavailable (protocolVersion: number | undefined): Buffer {
+  const v5 = protocolVersion === 5
+  const connack = v5
+    ? { cmd: 'connack' as const, sessionPresent: false, reasonCode: SERVER_UNAVAILABLE_V5 }
+    : { cmd: 'connack' as const, sessionPresent: false, returnCode: SERVER_UNAVAILABLE }
+  return mqttPacket.generate(connack, { protocolVersion: v5 ? 5 : 4 })
+}
+
 export interface ConnectionLimits {
   max_packet_size: number
   max_connections: number
@@ -46,6 +55,8 @@ export class Connections {
   readonly #log: Logger
   #open = 0
   #refusing = 0
+  /** every connection still open, handed to Aedes or being refused */
+  readonly #sockets = new Set<Duplex>()
 
   constructor (broker: Aedes, limits: ConnectionLimits, hits: LimitHits, log: Logger) {
     this.#broker = broker
@@ -59,6 +70,8 @@ export class Connections {
 
   /** What a listener hands each new connection, in place of Aedes's own `handle`. */
   readonly handle = (conn: Duplex, req?: IncomingMessage): void => {
+    this.#sockets.add(conn)
+    conn.once('close', () => { this.#sockets.delete(conn) })
     if (this.#open >= this.#limits.max_connections) {
       this.#hits.hit('max_connections', { open: this.#open })
       this.#refuse(conn)
@@ -68,6 +81,15 @@ export class Connections {
     conn.once('close', () => { this.#open-- })
     this.#watchSizes(conn)
     this.#broker.handle(conn, req)
+  }
+
+  /**
+   * Ends every connection still open: for a shutdown, after Aedes has closed
+   * its clients. What is left had not logged in (Aedes would wait for its
+   * CONNECT until connectTimeout) or was being refused.
+   */
+  closeAll (): void {
+    for (const conn of this.#sockets) conn.destroy()
   }
 
   #watchSizes (conn: Duplex): void {
@@ -119,11 +141,7 @@ export class Connections {
         done()
         return
       }
-      const v5 = packet.protocolVersion === 5
-      const connack = v5
-        ? { cmd: 'connack' as const, sessionPresent: false, reasonCode: SERVER_UNAVAILABLE_V5 }
-        : { cmd: 'connack' as const, sessionPresent: false, returnCode: SERVER_UNAVAILABLE }
-      conn.end(mqttPacket.generate(connack, { protocolVersion: v5 ? 5 : 4 }))
+      conn.end(serverUnavailable(packet.protocolVersion))
       clearTimeout(timer)
       // a peer that does not close its side is closed for it
       setTimeout(done, 1000).unref()

@@ -39,8 +39,55 @@ interface Waiting {
   /** a queued message came while it read: it reads again */
   again: boolean
   /** queued messages a catch-up has sent, so that neither a second read nor the live path sends one twice */
-  sent: Set<string>
+  sent: Sent
 }
+
+/**
+ * The keys of the queued messages a catch-up has sent, newest first in two
+ * generations: a key only matters until the message's packet id is in the
+ * queue, which is a moment after it is sent, so the older generation goes
+ * once the newer one is full. A reader that stays behind for hours holds at
+ * most two generations.
+ */
+export class Sent {
+  #newer = new Set<string>()
+  #older = new Set<string>()
+  readonly #generation: number
+
+  constructor (generation: number) {
+    this.#generation = generation
+  }
+
+  add (key: string): void {
+    if (this.#newer.size >= this.#generation) {
+      this.#older = this.#newer
+      this.#newer = new Set()
+    }
+    this.#newer.add(key)
+  }
+
+  has (key: string): boolean {
+    return this.#newer.has(key) || this.#older.has(key)
+  }
+
+  /** true if it was there */
+  delete (key: string): boolean {
+    return this.#newer.delete(key) || this.#older.delete(key)
+  }
+
+  clear (): void {
+    this.#newer.clear()
+    this.#older.clear()
+  }
+
+  get size (): number {
+    return this.#newer.size + this.#older.size
+  }
+}
+
+// A generation of sent keys: a queue holds at most max_queued_messages, and
+// each catch-up pass sends at most what fits under max_pending_bytes.
+const SENT_GENERATION = 1024
 
 /** Sends a queued packet from the catch-up: true if it was a P2P one (on the client's channel). */
 export type SendQueuedP2P = (client: Client, packet: AedesPublishPacket) => boolean
@@ -165,7 +212,7 @@ export class Pending {
   #waitingOf (client: Client): Waiting {
     let waiting = this.#waiting.get(client)
     if (waiting === undefined) {
-      const created: Waiting = waiting = { held: undefined, heldBytes: 0, lagging: false, reading: false, again: false, sent: new Set() }
+      const created: Waiting = waiting = { held: undefined, heldBytes: 0, lagging: false, reading: false, again: false, sent: new Sent(SENT_GENERATION) }
       this.#waiting.set(client, created)
       // 'connected' comes once the client has had its CONNACK and its queue replayed
       if (!client.connected) client.once('connected', () => { this.#ready(client, created) })

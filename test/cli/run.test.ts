@@ -101,7 +101,10 @@ describe('broker CLI usage', () => {
   it('lists every flag of the table, with the defaults from the settings', async (t) => {
     const result = await cli(t, ['--help'])
     assert.equal(result.code, 0)
-    for (const flag of FLAGS) assert.ok(result.stdout.includes(`--${flag.name}`), `--${flag.name} in the usage`)
+    for (const flag of FLAGS) {
+      // the longest flag and its argument still stand apart from their help
+      assert.ok(result.stdout.includes(`--${flag.name}${flag.arg === undefined ? '' : ' ' + flag.arg}  `), `--${flag.name} in the usage, in its column`)
+    }
     assert.match(result.stdout, /--port PORT .*\(default 1883\)/)
     assert.match(result.stdout, /--host HOST .*\(default 127\.0\.0\.1\)/)
     assert.match(result.stdout, /--mode MODE .*\(default prefix\)/)

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import mqttPacket from 'mqtt-packet'
+import { startCli } from '../../harness/cli.js'
 import { connackCode, connectClient } from '../helpers/broker.js'
 import { collect, waitFor } from '../helpers/messages.js'
 import { connectPacket, rawClient } from '../helpers/raw.js'
@@ -79,5 +80,20 @@ describe('max_connections', () => {
     assert.equal(connack.returnCode, 3)
     await raw.closed
     await first.endAsync()
+  })
+})
+
+describe('stopping', () => {
+  it('ends connections that never logged in, so a stop does not wait for them', async () => {
+    const cli = await startCli(['--port', '0', '--log-level', 'info'])
+    const idle = await rawClient({ tcp: cli.port })
+    const half = await rawClient({ tcp: cli.port })
+    half.send(mqttPacket.generate(connectPacket({ clientId: 'half' })).subarray(0, 5))
+    const started = Date.now()
+    const code = await cli.stop('SIGTERM')
+    assert.equal(code, 0)
+    // Aedes alone would wait 30 s (connectTimeout) for their CONNECT
+    assert.ok(Date.now() - started < 5000, `stopped after ${Date.now() - started} ms`)
+    await Promise.all([idle.closed, half.closed])
   })
 })
