@@ -75,7 +75,7 @@ export function usage (): string {
     const value = flag.setting === undefined ? undefined : settingValue(defaults, flag.setting)
     const shown = value === undefined ? flag.unset : String(value)
     const env = flag.env === undefined ? '' : ` (or ${flag.env})`
-    return `  ${left.padEnd(28)}${flag.help}${env}${shown === undefined ? '' : ` (default ${shown})`}`
+    return `  ${left.padEnd(30)}${flag.help}${env}${shown === undefined ? '' : ` (default ${shown})`}`
   })
   return `Usage: aedes-p2p [options]
        aedes-p2p hash-password [PASSWORD]   (reads stdin without PASSWORD)
