@@ -29,14 +29,15 @@ export interface RawClient {
   destroy (): void
 }
 
-export type Transport = { tcp: number } | { tls: number, ca: Buffer } | { ws: string }
+/** `from`: the loopback address to connect from (127.0.0.2 and so on), as a client elsewhere would */
+export type Transport = { tcp: number, from?: string } | { tls: number, ca: Buffer } | { ws: string }
 
 export async function rawClient (to: Transport): Promise<RawClient> {
   let conn: Duplex
   // a WebSocket stream ends when the socket closes but is not closed until both sides end: the socket's close is what counts
   let closes: { once (event: 'close', listener: () => void): unknown }
   if ('tcp' in to) {
-    const socket: Socket = connect(to.tcp, '127.0.0.1')
+    const socket: Socket = connect({ port: to.tcp, host: '127.0.0.1', localAddress: to.from })
     await once(socket, 'connect')
     conn = closes = socket
   } else if ('tls' in to) {

@@ -8,7 +8,8 @@
  * - max_packet_size: a packet whose fixed header announces more closes its
  *   connection before its body is read. Until its CONNACK, all a connection
  *   sends counts against one max_packet_size, so a client that is still
- *   being checked cannot pile packets up in the broker.
+ *   being checked cannot pile packets up in the broker; and all connections
+ *   still connecting together count against CONNECTING_PACKETS of them.
  *
  * Aedes reads a connection with read() on 'readable' (lib/client.js,
  * nextBatch); each chunk is looked at on its way out of read(), before
@@ -31,6 +32,12 @@ const REFUSAL_WAIT_MS = 5000
 const REFUSAL_MAX_BYTES = 64 * 1024
 // ...and past this many refusals under way, new ones are closed without an answer
 const MAX_REFUSING = 1000
+// Until their CONNACK, connections together may hold this many times
+// max_packet_size; past it, one holding more than SMALL_CONNECT is closed,
+// so that clients still connecting cannot hold max_connections × max_packet_size
+// while an ordinary CONNECT always gets through.
+const CONNECTING_PACKETS = 64
+const SMALL_CONNECT = 64 * 1024
 
 /** A CONNACK that says: server unavailable, in the client's protocol version. */
 export function serverUnavailable (protocolVersion: number | undefined): Buffer {
@@ -55,6 +62,8 @@ export class Connections {
   readonly #log: Logger
   #open = 0
   #refusing = 0
+  /** bytes read from connections that have not had their CONNACK yet, all together */
+  #beforeConnack = 0
   /** every connection still open, handed to Aedes or being refused */
   readonly #sockets = new Set<Duplex>()
 
@@ -96,6 +105,14 @@ export class Connections {
     const max = this.#limits.max_packet_size
     const sizes = new PacketSizes(max)
     let beforeConnack = 0
+    let released = false
+    // what it held before its CONNACK is let go once it has one, or is gone
+    const release = (): void => {
+      if (released) return
+      released = true
+      this.#beforeConnack -= beforeConnack
+    }
+    conn.once('close', release)
     const read = conn.read as Read
     const guarded: Read = (size) => {
       const chunk = read.call(conn, size)
@@ -103,9 +120,15 @@ export class Connections {
       const bytes = chunk as Uint8Array
       const client = (conn as Duplex & { client?: Parameters<typeof hasConnack>[0] }).client
       let refused = sizes.scan(bytes)
-      if (refused === FITS && (client === undefined || !hasConnack(client))) {
-        beforeConnack += bytes.length
-        if (beforeConnack > max) refused = beforeConnack
+      if (refused === FITS && !released) {
+        if (client !== undefined && hasConnack(client)) {
+          release()
+        } else {
+          beforeConnack += bytes.length
+          this.#beforeConnack += bytes.length
+          if (beforeConnack > max) refused = beforeConnack
+          else if (beforeConnack > SMALL_CONNECT && this.#beforeConnack > max * CONNECTING_PACKETS) refused = beforeConnack
+        }
       }
       if (refused === FITS) return chunk
       this.#hits.hit('max_packet_size', { clientId: client?.id ?? null, bytes: refused, max })

@@ -20,6 +20,8 @@ const HASH = /^\$scrypt\$N=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9
 const DEFAULT_COST = { N: 16384, r: 8, p: 1 }
 // MQTT CONNACK return codes (3.1.1 §3.2.2.3)
 const SERVER_UNAVAILABLE = 3
+// one address may have this share of max_auth_pending under way
+const PER_ADDRESS_SHARE = 4
 const BAD_USERNAME_OR_PASSWORD = 4
 const NOT_AUTHORIZED = 5
 
@@ -68,6 +70,12 @@ export function userConfigs (value: unknown): UserConfig[] {
   })
 }
 
+/** Where a client connects from: its socket's peer, or a WebSocket's underlying one. */
+function addressOf (client: Client): string {
+  const conn = client.conn as { remoteAddress?: string }
+  return conn.remoteAddress ?? client.req?.socket.remoteAddress ?? 'unknown'
+}
+
 function refuse (code: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode: code }) as AuthenticateError
 }
@@ -88,17 +96,23 @@ export interface CheckLimits {
  * answer's timing nor a flood of unknown names tells which users exist; and
  * at most max_auth_pending checks run or wait at once (libuv runs four at a
  * time), so a flood of wrong passwords keeps the broker answering everyone
- * else within the time of max_auth_pending checks.
+ * else within the time of max_auth_pending checks. One remote address may
+ * have a quarter of them under way: a flood from one place leaves the rest
+ * to everyone else (clients behind one proxy share its address).
  */
 export class Users {
   #byName = new Map<string, string>()
   #pending = 0
+  /** checks under way by remote address, and how many one address may have */
+  readonly #byAddress = new Map<string, number>()
+  readonly #perAddress: number
   readonly #limits: CheckLimits
   // checked against when the user is unknown, so that costs the same
   readonly #decoy: Promise<string> = hashPassword(randomBytes(16).toString('base64'))
 
   constructor (users: readonly UserConfig[], limits: CheckLimits) {
     this.#limits = limits
+    this.#perAddress = Math.max(1, Math.ceil(limits.max_auth_pending / PER_ADDRESS_SHARE))
     this.replace(users)
   }
 
@@ -111,7 +125,7 @@ export class Users {
     this.#byName = new Map(users.map((u) => [u.username, u.password]))
   }
 
-  readonly authenticate = (_client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void => {
+  readonly authenticate = (client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void => {
     const users = this.#byName
     if (users.size === 0) {
       done(null, true)
@@ -121,22 +135,31 @@ export class Users {
       done(refuse(NOT_AUTHORIZED, 'anonymous clients are not allowed'), null)
       return
     }
-    if (this.#pending >= this.#limits.max_auth_pending) {
-      this.#limits.hits.hit('max_auth_pending', { pending: this.#pending })
+    const address = addressOf(client)
+    const fromThere = this.#byAddress.get(address) ?? 0
+    if (this.#pending >= this.#limits.max_auth_pending || fromThere >= this.#perAddress) {
+      this.#limits.hits.hit('max_auth_pending', { pending: this.#pending, address, fromAddress: fromThere })
       done(refuse(SERVER_UNAVAILABLE, 'too many password checks under way'), null)
       return
     }
     this.#pending++
+    this.#byAddress.set(address, fromThere + 1)
+    const finished = (): void => {
+      this.#pending--
+      const left = (this.#byAddress.get(address) ?? 1) - 1
+      if (left === 0) this.#byAddress.delete(address)
+      else this.#byAddress.set(address, left)
+    }
     const hash = users.get(username)
     const given = password ?? Buffer.alloc(0)
     const checked = hash === undefined
       ? this.#decoy.then(async (decoy) => { await verifyPassword(given, decoy); return false })
       : verifyPassword(given, hash)
     checked.then((ok) => {
-      this.#pending--
+      finished()
       done(ok ? null : refuse(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), ok || null)
     }, () => {
-      this.#pending--
+      finished()
       done(refuse(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), null)
     })
   }

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test'
 import mqttPacket from 'mqtt-packet'
 import { WebSocket } from 'ws'
 import { connectClient } from '../helpers/broker.js'
-import { collect, closed, fence, waitFor } from '../helpers/messages.js'
+import { collect, closed, fence, until, waitFor } from '../helpers/messages.js'
 import { announcing, connectPacket, rawClient, rawSession, type Transport } from '../helpers/raw.js'
 import { limitHits, serverPerTest, type TestServer } from '../helpers/server.js'
 import { testCertificate } from '../helpers/tls.js'
@@ -94,6 +94,18 @@ describe('max_packet_size', () => {
     await fair.next('pingresp')
     assert.equal(fair.isClosed(), false)
     fair.destroy()
+  })
+
+  it('bounds what all connections still connecting hold together, and still lets a client in', async () => {
+    // 64 × 128 KiB together; each attacker holds 100 KiB of a CONNECT it never finishes
+    const s = await server({ limits: { max_packet_size: 128 * 1024 } })
+    const port = s.addresses.mqtt?.port ?? 0
+    const attackers = await Promise.all(Array.from({ length: 120 }, async () => rawClient({ tcp: port })))
+    for (const raw of attackers) raw.send(Buffer.concat([announcing(CONNECT, 120 * 1024), Buffer.alloc(100 * 1024)]))
+    await until(() => attackers.filter((raw) => raw.isClosed()).length >= 20, 5000, 'the ones past the bound closed')
+    assert.ok(await limitHits(s, 'max_packet_size') >= 20)
+    await stillServes(s)
+    for (const raw of attackers) raw.destroy()
   })
 
   it('closes a connection over TLS the same way', async () => {
