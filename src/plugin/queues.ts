@@ -55,7 +55,7 @@ export class Queues {
     this.#counters = counters
     this.#enqueue = watchQueues(broker, {
       admit: (ids, packet) => this.#admitAll(ids, sizeOf(packet), packet.topic),
-      cleared: (id, packet) => { this.#take(id, 1, sizeOf(packet)) }
+      cleared: (id, packet) => { this.#cleared(id, packet) }
     })
   }
 
@@ -158,6 +158,21 @@ export class Queues {
     }
     length.messages = messages
     length.bytes = bytes
+  }
+
+  /**
+   * A message left a queue. A QoS 2 message leaves as the PUBREL that took
+   * its place once its PUBREC came, with no payload to tell its size: it is
+   * taken to weigh what the queue's messages weigh on average, and the next
+   * recount puts the bytes right.
+   */
+  #cleared (id: string, packet: AedesPublishPacket): void {
+    if ((packet.cmd as string) !== 'pubrel') {
+      this.#take(id, 1, sizeOf(packet))
+      return
+    }
+    const length = this.#lengths.get(id)
+    if (length !== undefined && length.messages > 0) this.#take(id, 1, Math.floor(length.bytes / length.messages))
   }
 
   #take (id: string, messages: number, bytes: number): void {
