@@ -139,16 +139,25 @@ export class Pending {
   guard (client: Client): void {
     replaceDeliveries(client, (host) => {
       this.#hostDeliverQoS.set(client, host.deliverQoS)
+      const live = (packet: AedesPublishPacket, deliver: Deliver): void => {
+        // a session's subscriptions are restored before its CONNACK, which must come first: what matches them waits
+        if (!hasConnack(client)) {
+          if (!this.hold(client, packet.payload.length, () => { deliver(packet, noop) })) this.hit(client, packet.topic)
+        } else if (!this.#over(client, packet.topic)) {
+          deliver(packet, noop)
+        }
+      }
       return {
         deliver0: (packet, cb) => {
-          if (!this.#over(client, packet.topic)) host.deliver0(packet, noop)
+          live(packet, host.deliver0)
           cb()
         },
         deliverQoS: (packet, cb) => {
           // Aedes queued it for a persistent session before it emitted it; a
           // retained copy for a new subscription has no broker id and is not queued
           const queued = packet.qos > 0 && !client.clean && typeof packet.brokerId === 'string'
-          if (queued ? !this.isQueuedAway(client, packet) : !this.#over(client, packet.topic)) host.deliverQoS(packet, noop)
+          if (!queued) live(packet, host.deliverQoS)
+          else if (!this.isQueuedAway(client, packet)) host.deliverQoS(packet, noop)
           cb()
         }
       }
