@@ -17,7 +17,7 @@ import type { Aedes, AuthenticateError, Client } from 'aedes'
 import { hasConnack, unregisterClosed } from '../plugin/host.js'
 import type { LimitHits } from '../plugin/limits.js'
 import type { Logger } from '../plugin/log.js'
-import { serverUnavailable } from './connections.js'
+import { serverUnavailable, written } from './connections.js'
 
 const ANSWER_MS = 1500
 const SERVER_UNAVAILABLE = 3
@@ -39,16 +39,16 @@ export function guardAdmission (broker: Aedes, { available, hits, log }: Admissi
 
   const deadlines = new WeakMap<Client, NodeJS.Timeout>()
   const answerLate = (client: Client, protocolVersion: number | undefined): void => {
-    if (hasConnack(client) || client.closed) return
-    hits.hit('cluster_unavailable', { clientId: client.id, waitedMs: ANSWER_MS })
+    // Aedes marks its CONNACK sent a turn after it writes it: what counts is whether it is written
+    if (hasConnack(client) || written(client.conn) || client.closed) return
+    hits.hit('connect_deadline', { clientId: client.id, waitedMs: ANSWER_MS })
     log.warn({ clientId: client.id }, `no CONNACK for a connecting client within ${ANSWER_MS} ms: CONNACK 3`)
     // Aedes sees the connection end and closes the client; its connect sequence finds it closed
     client.conn.end(serverUnavailable(protocolVersion))
   }
   const hostPreConnect = broker.preConnect
   broker.preConnect = (client, packet, callback) => {
-    // a CONNACK Aedes wrote a moment before is marked sent on its next turn: look once that has come
-    const timer = setTimeout(() => { setImmediate(answerLate, client, packet.protocolVersion) }, ANSWER_MS)
+    const timer = setTimeout(answerLate, ANSWER_MS, client, packet.protocolVersion)
     deadlines.set(client, timer)
     client.conn.once('close', () => { clearTimeout(timer) })
     hostPreConnect.call(broker, client, packet, callback)

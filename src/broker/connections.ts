@@ -33,11 +33,36 @@ const REFUSAL_MAX_BYTES = 64 * 1024
 // ...and past this many refusals under way, new ones are closed without an answer
 const MAX_REFUSING = 1000
 // Until their CONNACK, connections together may hold this many times
-// max_packet_size; past it, one holding more than SMALL_CONNECT is closed,
-// so that clients still connecting cannot hold max_connections × max_packet_size
-// while an ordinary CONNECT always gets through.
+// max_packet_size; past it, one holding more than SMALL_CONNECT is closed:
+// clients still connecting cannot hold max_connections × max_packet_size,
+// and an ordinary CONNECT (a few hundred bytes; a long token a few KiB)
+// still gets through.
 const CONNECTING_PACKETS = 64
-const SMALL_CONNECT = 64 * 1024
+const SMALL_CONNECT = 8 * 1024
+
+/** Marks a connection once anything has been written to it: the first thing is its CONNACK. */
+const WRITTEN = Symbol('written')
+type Watched = Duplex & { [WRITTEN]?: true }
+
+/**
+ * True once anything was written to the connection. Nothing is written to
+ * a client before its CONNACK (pending.ts holds what comes earlier), so
+ * this is true from the moment a CONNACK is written, before Aedes marks it
+ * sent on a later turn.
+ */
+export function written (conn: Duplex): boolean {
+  return (conn as Watched)[WRITTEN] === true
+}
+
+/** Marks the connection at its first write, then gets out of the way. */
+function watchFirstWrite (conn: Duplex): void {
+  const write = conn.write
+  conn.write = function (this: Watched, ...args: Parameters<Duplex['write']>): boolean {
+    this[WRITTEN] = true
+    conn.write = write
+    return write.apply(this, args)
+  } as Duplex['write']
+}
 
 /** A CONNACK that says: server unavailable, in the client's protocol version. */
 export function serverUnavailable (protocolVersion: number | undefined): Buffer {
@@ -89,6 +114,7 @@ export class Connections {
     this.#open++
     conn.once('close', () => { this.#open-- })
     this.#watchSizes(conn)
+    watchFirstWrite(conn)
     this.#broker.handle(conn, req)
   }
 

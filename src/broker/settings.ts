@@ -66,6 +66,7 @@ const SCHEMA: Schema = {
     max_connections: count,
     max_queued_messages: count,
     max_queued_bytes: bytes,
+    max_queued_bytes_total: bytes,
     max_pending_bytes: bytes,
     message_expiry: seconds,
     session_expiry: seconds,

@@ -20,7 +20,7 @@ const HASH = /^\$scrypt\$N=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9
 const DEFAULT_COST = { N: 16384, r: 8, p: 1 }
 // MQTT CONNACK return codes (3.1.1 §3.2.2.3)
 const SERVER_UNAVAILABLE = 3
-// one address may have this share of max_auth_pending under way
+// one address may have this share of the password checks left
 const PER_ADDRESS_SHARE = 4
 const BAD_USERNAME_OR_PASSWORD = 4
 const NOT_AUTHORIZED = 5
@@ -70,10 +70,17 @@ export function userConfigs (value: unknown): UserConfig[] {
   })
 }
 
-/** Where a client connects from: its socket's peer, or a WebSocket's underlying one. */
+/** Where a client connects from: its socket's peer, or a WebSocket's underlying one; an IPv6 address by its /64. */
 function addressOf (client: Client): string {
   const conn = client.conn as { remoteAddress?: string }
-  return conn.remoteAddress ?? client.req?.socket.remoteAddress ?? 'unknown'
+  const address = conn.remoteAddress ?? client.req?.socket.remoteAddress ?? 'unknown'
+  if (!address.includes(':') || address.startsWith('::ffff:')) return address
+  // the first four groups, with '::' spelled out
+  const [head = '', tail = ''] = address.split('::')
+  const groups = head === '' ? [] : head.split(':')
+  const rest = tail === '' ? [] : tail.split(':')
+  const full = [...groups, ...Array<string>(Math.max(0, 8 - groups.length - rest.length)).fill('0'), ...rest]
+  return full.slice(0, 4).join(':') + '::/64'
 }
 
 function refuse (code: number, message: string): AuthenticateError {
@@ -96,23 +103,23 @@ export interface CheckLimits {
  * answer's timing nor a flood of unknown names tells which users exist; and
  * at most max_auth_pending checks run or wait at once (libuv runs four at a
  * time), so a flood of wrong passwords keeps the broker answering everyone
- * else within the time of max_auth_pending checks. One remote address may
- * have a quarter of them under way: a flood from one place leaves the rest
- * to everyone else (clients behind one proxy share its address).
+ * else within the time of max_auth_pending checks. One remote address (an
+ * IPv6 one counted by its /64, as one host holds all of one) may have a
+ * quarter of the checks not taken by others under way: a flood from one
+ * place, or from a few, leaves some to everyone else (clients behind one
+ * proxy share its address).
  */
 export class Users {
   #byName = new Map<string, string>()
   #pending = 0
-  /** checks under way by remote address, and how many one address may have */
+  /** checks under way by remote address (an IPv6 one by its /64) */
   readonly #byAddress = new Map<string, number>()
-  readonly #perAddress: number
   readonly #limits: CheckLimits
   // checked against when the user is unknown, so that costs the same
   readonly #decoy: Promise<string> = hashPassword(randomBytes(16).toString('base64'))
 
   constructor (users: readonly UserConfig[], limits: CheckLimits) {
     this.#limits = limits
-    this.#perAddress = Math.max(1, Math.ceil(limits.max_auth_pending / PER_ADDRESS_SHARE))
     this.replace(users)
   }
 
@@ -137,7 +144,9 @@ export class Users {
     }
     const address = addressOf(client)
     const fromThere = this.#byAddress.get(address) ?? 0
-    if (this.#pending >= this.#limits.max_auth_pending || fromThere >= this.#perAddress) {
+    // one place may take a quarter of the checks left to it and everyone else: a few places together leave some still
+    const share = Math.max(1, Math.ceil((this.#limits.max_auth_pending - this.#pending + fromThere) / PER_ADDRESS_SHARE))
+    if (this.#pending >= this.#limits.max_auth_pending || fromThere >= share) {
       this.#limits.hits.hit('max_auth_pending', { pending: this.#pending, address, fromAddress: fromThere })
       done(refuse(SERVER_UNAVAILABLE, 'too many password checks under way'), null)
       return

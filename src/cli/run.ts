@@ -66,26 +66,31 @@ export async function run (argv: readonly string[], io: CliIO = processIO): Prom
     running.reload().catch(() => { /* logged by reload; the running config stays */ })
   }
   process.on('SIGHUP', reload)
-  try {
-    running = await io.start({ settings, log, loadSettings: configFile === undefined ? undefined : load })
-  } catch (err) {
-    process.removeListener('SIGHUP', reload)
-    log.fatal({ err }, 'broker did not start')
-    return err instanceof ConfigError ? fail(err.message) : (fail((err as Error).message), 1)
-  }
-  log.info({ mode: settings.plugin.mode, keyword: settings.plugin.keyword }, 'P2P messaging ready')
-
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
+  // also before anything listens: a stop asked for while the broker starts is done once it has
+  let stop = (_signal: string): void => {}
+  const stopped = new Promise<void>((resolve) => {
+    stop = (signal) => {
       // a second signal is not swallowed: it ends the process the default way
       process.removeListener('SIGINT', stop)
       process.removeListener('SIGTERM', stop)
       log.info({ signal }, 'shutting down')
       resolve()
     }
-    process.on('SIGINT', stop)
-    process.on('SIGTERM', stop)
   })
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+  try {
+    running = await io.start({ settings, log, loadSettings: configFile === undefined ? undefined : load })
+  } catch (err) {
+    process.removeListener('SIGHUP', reload)
+    process.removeListener('SIGINT', stop)
+    process.removeListener('SIGTERM', stop)
+    log.fatal({ err }, 'broker did not start')
+    return err instanceof ConfigError ? fail(err.message) : (fail((err as Error).message), 1)
+  }
+  log.info({ mode: settings.plugin.mode, keyword: settings.plugin.keyword }, 'P2P messaging ready')
+
+  await stopped
   const complete = await running.close()
   process.removeListener('SIGHUP', reload)
   log.info({ complete }, complete ? 'stopped' : 'stopped without flushing everything')

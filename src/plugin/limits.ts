@@ -20,6 +20,14 @@ export interface PluginLimits {
    */
   max_queued_bytes: number
   /**
+   * Payload bytes all session queues may hold together, on a broker with a
+   * store of its own (memory or a data directory; a cluster's queues are in
+   * Redis): past it, every queue refuses as a full one does. It bounds what
+   * many sessions, each within its own bounds, hold together.
+   * @default 268435456 (256 MiB)
+   */
+  max_queued_bytes_total: number
+  /**
    * Bytes written to a connected client and not yet taken by its socket.
    * Past it, P2P messages at QoS 0 (or to a clean session) are dropped
    * (`slow_consumer`), and those at QoS 1/2 for a persistent session wait in
@@ -44,6 +52,7 @@ export interface PluginLimits {
 export const LIMIT_DEFAULTS: Readonly<PluginLimits> = Object.freeze({
   max_queued_messages: 1000,
   max_queued_bytes: 64 * 1024 * 1024,
+  max_queued_bytes_total: 256 * 1024 * 1024,
   max_pending_bytes: 1024 * 1024,
   message_expiry: 0,
   session_expiry: 0

@@ -101,6 +101,7 @@ export class Pending {
   readonly #counters: Counters
   readonly #log: Logger
   readonly #waiting = new WeakMap<Client, Waiting>()
+  readonly #generation: number
   /** Aedes's own delivery of queued ordinary messages, per client */
   readonly #hostDeliverQoS = new WeakMap<Client, Deliver>()
   #sendP2P: SendQueuedP2P = () => false
@@ -108,6 +109,8 @@ export class Pending {
   constructor (broker: Aedes, limits: PluginLimits, counters: Counters, log: Logger) {
     this.#broker = broker
     this.#max = limits.max_pending_bytes
+    // a generation at least as long as a queue may be
+    this.#generation = Math.max(SENT_GENERATION, limits.max_queued_messages)
     this.#counters = counters
     this.#log = log
   }
@@ -221,7 +224,7 @@ export class Pending {
   #waitingOf (client: Client): Waiting {
     let waiting = this.#waiting.get(client)
     if (waiting === undefined) {
-      const created: Waiting = waiting = { held: undefined, heldBytes: 0, lagging: false, reading: false, again: false, sent: new Sent(SENT_GENERATION) }
+      const created: Waiting = waiting = { held: undefined, heldBytes: 0, lagging: false, reading: false, again: false, sent: new Sent(this.#generation) }
       this.#waiting.set(client, created)
       // 'connected' comes once the client has had its CONNACK and its queue replayed
       if (!client.connected) client.once('connected', () => { this.#ready(client, created) })

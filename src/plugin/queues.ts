@@ -45,10 +45,14 @@ export class Queues {
   readonly #limits: PluginLimits
   readonly #counters: Counters
   readonly #lengths = new Map<string, Length>()
+  /** the bytes of every queue this broker counts, together; bounded on a broker with a store of its own */
+  #total = 0
+  readonly #alone: boolean
   readonly #enqueue: Enqueue
   readonly #log: Logger
 
-  constructor (broker: Aedes, limits: PluginLimits, counters: Counters, log: Logger) {
+  constructor (broker: Aedes, limits: PluginLimits, counters: Counters, log: Logger, alone: boolean) {
+    this.#alone = alone
     this.#broker = broker
     this.#log = log
     this.#limits = limits
@@ -77,12 +81,12 @@ export class Queues {
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i] as string
       const length = this.#lengthOf(id)
-      if (this.#fits(length, size)) {
+      if (length.counted !== 0 && length.recounting === undefined && this.#fits(length, size)) {
         this.#count(length, size)
         taking.push(id)
         continue
       }
-      // this one, and the rest after it, in order
+      // this one (full, or being read from the store), and the rest after it, in order
       return (async () => {
         for (const rest of ids.slice(i)) if (await this.#admit(rest, size, topic)) taking.push(rest)
         return taking
@@ -92,6 +96,7 @@ export class Queues {
   }
 
   #count (length: Length, size: number): void {
+    this.#total += size
     length.messages++
     length.bytes += size
     length.sinceMessages++
@@ -101,22 +106,23 @@ export class Queues {
   /** Counts the message in at once, so concurrent writes cannot pass the bound together. */
   async #admit (id: string, size: number, topic: string | undefined): Promise<boolean> {
     let length = this.#lengthOf(id)
-    if (!this.#fits(length, size)) {
-      if (length.recounting === undefined && this.#mayRecount(length)) {
-        const counting = length
-        counting.recounting = this.#recount(id, counting).finally(() => { counting.recounting = undefined })
-      }
-      if (length.recounting !== undefined) {
-        await length.recounting
-        // a count that reached zero meanwhile starts again
-        length = this.#lengthOf(id)
-      }
+    // a queue seen for the first time is read from the store first: it may hold what a run before this one queued
+    if (length.recounting === undefined && (length.counted === 0 || !this.#fits(length, size)) && this.#mayRecount(length)) {
+      const counting = length
+      counting.recounting = this.#recount(id, counting).finally(() => { counting.recounting = undefined })
+    }
+    // messages to a queue being read wait for the count, and keep their order
+    if (length.recounting !== undefined) {
+      await length.recounting
+      length = this.#lengthOf(id)
     }
     if (this.#fits(length, size)) {
       this.#count(length, size)
       return true
     }
-    const limit = length.messages >= this.#limits.max_queued_messages ? 'max_queued_messages' : 'max_queued_bytes'
+    const limit = length.messages >= this.#limits.max_queued_messages
+      ? 'max_queued_messages'
+      : length.bytes + size > this.#limits.max_queued_bytes ? 'max_queued_bytes' : 'max_queued_bytes_total'
     // ordinary messages are counted here; a P2P one is also counted by the router as queue_full
     this.#counters.limits.hit(limit, topic === undefined ? { clientId: id } : { clientId: id, topic })
     return false
@@ -137,7 +143,9 @@ export class Queues {
   }
 
   #fits (length: Length, size: number): boolean {
-    return length.messages < this.#limits.max_queued_messages && length.bytes + size <= this.#limits.max_queued_bytes
+    const limits = this.#limits
+    return length.messages < limits.max_queued_messages && length.bytes + size <= limits.max_queued_bytes &&
+      (!this.#alone || this.#total + size <= limits.max_queued_bytes_total)
   }
 
   async #recount (id: string, length: Length): Promise<void> {
@@ -156,6 +164,7 @@ export class Queues {
       this.#log.warn({ err, clientId: id }, 'session queue could not be counted')
       return
     }
+    this.#total += bytes - length.bytes
     length.messages = messages
     length.bytes = bytes
   }
@@ -175,11 +184,16 @@ export class Queues {
     if (length !== undefined && length.messages > 0) this.#take(id, 1, Math.floor(length.bytes / length.messages))
   }
 
+  /**
+   * A queue's entry stays when it empties: one made again would be read from
+   * the store again, at every message to a target that keeps up.
+   */
   #take (id: string, messages: number, bytes: number): void {
     const length = this.#lengths.get(id)
     if (length === undefined) return
-    length.messages -= messages
-    length.bytes -= bytes
-    if (length.messages <= 0 || length.bytes < 0) this.#lengths.delete(id)
+    const taken = Math.min(bytes, length.bytes)
+    this.#total -= taken
+    length.messages = Math.max(0, length.messages - messages)
+    length.bytes -= taken
   }
 }

@@ -75,7 +75,7 @@ class P2PPlugin implements P2PHandle {
     const delivery = new Delivery(broker, hostForward, counters, limits, pending, log)
     const sessions = new Sessions(broker, cluster.indexMayLag, log)
     const packets = new ChannelPackets(broker.id)
-    const queues = new Queues(broker, limits, counters, log)
+    const queues = new Queues(broker, limits, counters, log, !cluster.indexMayLag)
     const router = this.#router = new Router(new TopicParser(config.mode, config.keyword), {
       broker, hostPublish: publishOf(broker), authorization, sessions, queues, delivery, cluster, packets, counters, log
     })

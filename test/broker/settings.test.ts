@@ -12,6 +12,7 @@ describe('[limits], [persistence] and [cluster] settings', () => {
       max_connections: 100_000,
       max_queued_messages: 1000,
       max_queued_bytes: 64 * 1024 * 1024,
+      max_queued_bytes_total: 256 * 1024 * 1024,
       max_pending_bytes: 1024 * 1024,
       message_expiry: 0,
       session_expiry: 0,

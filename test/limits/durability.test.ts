@@ -14,7 +14,7 @@ import { runCli, type RunningCli } from '../../harness/cli.js'
 import { startRedis, type TestRedis } from '../../harness/redis.js'
 import type { Session } from '../helpers/broker.js'
 import { tempFile } from '../helpers/files.js'
-import { collect, fence, until, waitFor, type Received } from '../helpers/messages.js'
+import { closed, collect, fence, until, waitFor, type Received } from '../helpers/messages.js'
 import { brokerProcesses } from '../helpers/processes.js'
 
 const processes = brokerProcesses(afterEach)
@@ -96,6 +96,25 @@ describe('--data-dir', () => {
       await waitFor(got, 600, 10_000)
       for (const qos of [1, 2]) assert.deepEqual(payloads(got, 'b').filter((p) => p.startsWith(`${qos}-`)), numbered(`${qos}-`, 0, 300))
     }
+  })
+
+  it('counts a queue filled before a restart against its bound after it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'p2p-data-'))
+    const config = await tempFile('queue.toml', '[limits]\nmax_queued_messages = 5\n')
+    let b = await broker('--data-dir', dir, '--config', config)
+    const bob = await client(b, 'bob', false)
+    await bob.endAsync()
+    const alice = await client(b, 'alice')
+    for (let i = 0; i < 5; i++) await alice.publishAsync('p2p/bob/q', `m${i}`, { qos: 1 })
+    await killed(b)
+    b = await broker('--data-dir', dir, '--config', config)
+    const again = await client(b, 'alice-again')
+    again.publish('p2p/bob/q', 'one too many', { qos: 1 })
+    await closed(again)
+    const back = await comeBack(b, 'bob')
+    await waitFor(back.got, 5)
+    const carol = await client(b, 'carol')
+    assert.deepEqual(payloads(await fence(carol, back.client, back.got), 'q'), numbered('m', 0, 5))
   })
 
   it('expires, after a restart, a session that was offline before it', async () => {

@@ -82,6 +82,25 @@ export function limits (topology: Topology): void {
       assert.equal((await fence(carol, again.client, await waitFor(again.got, 3))).length, 3)
     })
 
+    it('bounds all queues together on a broker with a store of its own', { skip: !topology.alone && 'a cluster\'s queues are in Redis' }, async () => {
+      // each session may hold 1000 bytes; all of them together, 1500
+      const t = await start({ plugin: { limits: { max_queued_bytes: 1000, max_queued_bytes_total: 1500 } } })
+      for (const id of ['bob', 'carol']) await (await t.target.connect(id, { clean: false })).endAsync()
+      const alice = await t.sender.connect('alice')
+      await send(alice, 'p2p/bob/q', 3, 300, 1)
+      await send(alice, 'p2p/carol/q', 1, 300, 1)
+      alice.publish('p2p/carol/q', numbered(1, 300), { qos: 1 })
+      await closed(alice)
+      assert.equal(t.counters().limits.max_queued_bytes_total, 1)
+      // a queue that empties makes room for the others
+      const bob = await t.target.connectCollecting('bob', { clean: false })
+      await waitFor(bob.got, 3)
+      await bob.client.endAsync()
+      const dave = await t.sender.connect('dave')
+      await send(dave, 'p2p/carol/q', 2, 300, 1)
+      assert.equal(dave.connected, true)
+    })
+
     it('bounds the queue of an offline subscriber to an ordinary topic the same way', async () => {
       const t = await start({ plugin: { limits: { max_queued_messages: 5 } } })
       const alice = await bobAway(t, 'news')
