@@ -3,6 +3,7 @@
  * anything listens, runs the broker until SIGINT or SIGTERM, and re-reads the
  * config file on SIGHUP. Bad input exits 2, a broker that cannot start 1.
  */
+import { constants } from 'node:os'
 import { parseArgs } from 'node:util'
 import { pino } from 'pino'
 import { startServer, type RunningBroker, type ServerOptions } from '../broker/server.js'
@@ -66,13 +67,20 @@ export async function run (argv: readonly string[], io: CliIO = processIO): Prom
     running.reload().catch(() => { /* logged by reload; the running config stays */ })
   }
   process.on('SIGHUP', reload)
-  // also before anything listens: a stop asked for while the broker starts is done once it has
-  let stop = (_signal: string): void => {}
+  // Also before anything listens, so that one that comes as the first
+  // listener binds is not the default kill. While the broker starts (it may
+  // wait for a Redis that is not there), a stop ends the process at once, as
+  // that default would; once it has started, the stop is graceful.
+  let stop = (_signal: NodeJS.Signals): void => {}
   const stopped = new Promise<void>((resolve) => {
     stop = (signal) => {
       // a second signal is not swallowed: it ends the process the default way
       process.removeListener('SIGINT', stop)
       process.removeListener('SIGTERM', stop)
+      if (running === undefined) {
+        log.warn({ signal }, 'stopped while starting')
+        process.exit(128 + (constants.signals[signal] ?? 0))
+      }
       log.info({ signal }, 'shutting down')
       resolve()
     }

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test'
 import mqttPacket from 'mqtt-packet'
 import { startCli } from '../../harness/cli.js'
 import { connackCode, connectClient } from '../helpers/broker.js'
-import { collect, waitFor } from '../helpers/messages.js'
+import { collect, until, waitFor } from '../helpers/messages.js'
 import { connectPacket, rawClient } from '../helpers/raw.js'
 import { limitHits, serverPerTest } from '../helpers/server.js'
 
@@ -86,6 +86,7 @@ describe('max_connections', () => {
 describe('stopping', () => {
   it('ends connections that never logged in, so a stop does not wait for them', async () => {
     const cli = await startCli(['--port', '0', '--log-level', 'info'])
+    await until(() => cli.lines.some((l) => l.msg === 'P2P messaging ready'), 5000, 'the broker started')
     const idle = await rawClient({ tcp: cli.port })
     const half = await rawClient({ tcp: cli.port })
     half.send(mqttPacket.generate(connectPacket({ clientId: 'half' })).subarray(0, 5))
