@@ -3,16 +3,22 @@
  * `max_queued_messages` messages and `max_queued_bytes` payload bytes each,
  * for P2P and ordinary traffic alike. Past it, the newest message is refused.
  *
+ * On a broker with a store of its own, all queues together hold at most
+ * `max_queued_bytes_total`.
+ *
  * The persistences have no cheap way to ask a queue's length, so each broker
- * counts what it adds and what it sees leave. Its count drifts: too high when
- * another node (or a cleaned session) emptied the queue unseen, too low when
- * other nodes, or this broker before a restart, added to it. So a queue that
- * looks full is read back from the store before anything is refused, and the
- * count starts again from what the store holds. A recount happens when half
- * the bound has been admitted since the last one, or RECOUNT_MS has passed:
- * a target reading on another node is recounted as often as its traffic
- * needs, and a flood against a queue that is really full costs one read per
- * RECOUNT_MS. A queue may so hold up to the bound from each node, at worst.
+ * counts what it adds and what it sees leave, after reading the queue from
+ * the store the first time it queues for it (a run before this one may have
+ * filled it). The count drifts: too high when another node (or a cleaned
+ * session) emptied the queue unseen, too low when other nodes added to it.
+ * So a queue that looks full is read back from the store before anything is
+ * refused, and the count starts again from what the store holds. A recount
+ * happens when half the bound has been admitted since the last one, or
+ * RECOUNT_MS has passed: a target reading on another node is recounted as
+ * often as its traffic needs, and a flood against a queue that is really
+ * full costs one read per RECOUNT_MS. With several nodes a queue may so hold
+ * up to the bound from each, at worst. Messages to a queue being read wait
+ * for the count, in order.
  */
 import type { Aedes, AedesPublishPacket } from 'aedes'
 import type { Counters } from './counters.js'
@@ -29,7 +35,7 @@ interface Length {
   counted: number
   sinceMessages: number
   sinceBytes: number
-  /** the read under way, which other admissions to a full queue wait for */
+  /** the read under way, which every admission to this queue waits for */
   recounting: Promise<void> | undefined
 }
 
