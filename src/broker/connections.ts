@@ -64,6 +64,11 @@ function watchFirstWrite (conn: Duplex): void {
   } as Duplex['write']
 }
 
+/** The Aedes client reading a connection: Aedes sets it on the connection when it takes it. */
+function clientOf (conn: Duplex): Parameters<typeof hasConnack>[0] | undefined {
+  return (conn as Duplex & { client?: Parameters<typeof hasConnack>[0] }).client
+}
+
 /** A CONNACK that says: server unavailable, in the client's protocol version. */
 export function serverUnavailable (protocolVersion: number | undefined): Buffer {
   const v5 = protocolVersion === 5
@@ -144,9 +149,9 @@ export class Connections {
       const chunk = read.call(conn, size)
       if (chunk === null || conn.destroyed || typeof chunk === 'string') return chunk
       const bytes = chunk as Uint8Array
-      const client = (conn as Duplex & { client?: Parameters<typeof hasConnack>[0] }).client
       let refused = sizes.scan(bytes)
       if (refused === FITS && !released) {
+        const client = clientOf(conn)
         if (client !== undefined && hasConnack(client)) {
           release()
         } else {
@@ -157,7 +162,7 @@ export class Connections {
         }
       }
       if (refused === FITS) return chunk
-      this.#hits.hit('max_packet_size', { clientId: client?.id ?? null, bytes: refused, max })
+      this.#hits.hit('max_packet_size', { clientId: clientOf(conn)?.id ?? null, bytes: refused, max })
       conn.destroy()
       return null
     }

@@ -91,12 +91,9 @@ export class Router {
    * message is kept: in its target's queue, written to its target, or taken
    * by the cluster (docs/behaviour.md §7). An error here closes the sender's
    * connection unacknowledged. The publish that Aedes then runs finds it done.
+   * hooks.ts calls it for a client's QoS 1 packets only.
    */
   beforeAck (packet: PublishPacket, client: Client, done: PublishDone): void {
-    if (packet.qos !== 1) {
-      done()
-      return
-    }
     // the same object Aedes then hands to publish(); the fields read here are the ones both types share
     const publishing = packet as Marked
     publishing[ROUTED] = true
@@ -209,7 +206,7 @@ export class Router {
   }
 
   /** Appends to the target's queue, then writes to it here or hands it on; from here on the envelope is the only copy. */
-  #queue (p2p: P2PTopic, stored: AedesPublishPacket, qos: 1 | 2): Promise<void> | undefined {
+  #queue (p2p: P2PTopic, stored: AedesPublishPacket, qos: 1 | 2): Promise<void> {
     return this.#queues.enqueue(p2p.target, stored).then((admitted) => {
       if (!admitted) {
         // refused, so not acknowledged: MQTT 3.1.1 can say so only by closing the sender's connection
