@@ -52,12 +52,20 @@ export async function readTls (settings: Settings['listeners']): Promise<TlsFile
 /** What takes each new connection: Aedes's `handle`, or what guards it. */
 export type Handle = (conn: Duplex, req?: IncomingMessage) => void
 
+/** What the listeners report to the broker's counters. */
+export interface ListenerEvents {
+  /** a WebSocket message was larger than the largest packet */
+  oversized (): void
+  /** a WebSocket upgrade came from a page whose origin is not allowed */
+  originRefused (origin: string, req: IncomingMessage): void
+}
+
 /**
  * Builds every configured listener without binding yet. A WebSocket message
  * larger than `maxPacketSize` closes its connection before it is buffered
  * (ws's maxPayload); the MQTT packets inside are checked by `handle`.
  */
-export function createListeners (handle: Handle, settings: Settings['listeners'], tls: TlsFiles | undefined, maxPacketSize: number, oversized: () => void): Listener[] {
+export function createListeners (handle: Handle, settings: Settings['listeners'], tls: TlsFiles | undefined, maxPacketSize: number, events: ListenerEvents): Listener[] {
   const listeners: Listener[] = []
   const { host } = settings
   if (settings.port !== false) {
@@ -71,17 +79,54 @@ export function createListeners (handle: Handle, settings: Settings['listeners']
       res.writeHead(426, { 'Content-Type': 'text/plain' })
       res.end(`MQTT over WebSocket lives at ${settings.ws_path}\n`)
     })
-    const wss = new WebSocketServer({ server: http, path: settings.ws_path, maxPayload: maxPacketSize })
+    const allowed = settings.ws_origins
+    const wss = new WebSocketServer({
+      server: http,
+      path: settings.ws_path,
+      maxPayload: maxPacketSize,
+      // Any web page a user opens can try a WebSocket to a broker it can
+      // reach (one on their own machine or LAN included), and the browser
+      // says which page in Origin: refuse the pages not listed before the
+      // connection can send a CONNECT.
+      verifyClient: (info, done) => {
+        // ws's types say string; it is undefined when the header is absent
+        const origin = info.origin as string | undefined
+        if (originAllowed(allowed, origin)) {
+          done(true)
+          return
+        }
+        events.originRefused(origin ?? '', info.req)
+        done(false, 403, `origin ${JSON.stringify(origin)} is not allowed: [listeners] ws_origins lists the origins that are\n`, { 'Content-Type': 'text/plain; charset=utf-8' })
+      }
+    })
     wss.on('connection', (socket, req) => {
       socket.on('error', (err: Error & { code?: string }) => {
         // ws closes the connection itself (code 1009); the limit is counted here
-        if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') oversized()
+        if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') events.oversized()
       })
       handle(createWebSocketStream(socket), req)
     })
     listeners.push({ name: 'ws', server: http, host, port: settings.ws_port })
   }
   return listeners
+}
+
+/**
+ * A request without Origin is not from a browser page (MQTT.js in Node, a
+ * device), so no page can be abusing it; one that has it must be listed.
+ * The header is compared as `new URL().origin` writes it, as the setting is.
+ */
+export function originAllowed (allowed: readonly string[], header: string | undefined): boolean {
+  if (header === undefined) return true
+  if (allowed.includes('*')) return true
+  let origin: string
+  try {
+    origin = new URL(header).origin
+  } catch {
+    return false
+  }
+  // "null" is what sandboxed frames and file: pages send: any page can be that
+  return origin !== 'null' && allowed.includes(origin)
 }
 
 async function readPem (path: string | undefined, key: string): Promise<Buffer> {

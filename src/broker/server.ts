@@ -7,11 +7,12 @@ import type { Logger as PinoLogger } from 'pino'
 import type { Registry } from 'prom-client'
 import { redisNode, type RedisNode } from '../cluster/redis.js'
 import { ConfigError } from '../plugin/errors.js'
-import { onBrokerError } from '../plugin/host.js'
+import { connectedClients, onBrokerError } from '../plugin/host.js'
 import { destroyPersistence } from '../plugin/host-store.js'
 import { LIMIT_KEYS, LimitHits, type PluginLimits } from '../plugin/limits.js'
 import { register, type P2PHandle } from '../plugin/register.js'
-import { createAdminServer } from './admin.js'
+import { registerAclMetric, TopicAcl } from './acl.js'
+import { createAdminServer, readAdminToken } from './admin.js'
 import { guardAdmission } from './admission.js'
 import { Connections } from './connections.js'
 import { openDataDir, type DataDir } from './data-dir.js'
@@ -49,20 +50,31 @@ export interface ServerOptions {
 
 export async function startServer ({ settings, log, loadSettings }: ServerOptions): Promise<RunningBroker> {
   const tls = await readTls(settings.listeners)
+  let adminToken = await readAdminToken(settings.admin)
   const { limits, cluster } = settings
   const hits = new LimitHits(log.child({ module: 'limits' }))
-  const users = new Users(settings.users, { max_auth_pending: limits.max_auth_pending, hits })
+  const users = new Users(settings.users, settings.auth.client_ids, { max_auth_pending: limits.max_auth_pending, hits })
   const node = cluster.redis === undefined
     ? undefined
     : redisNode(cluster.redis, log.child({ module: 'cluster' }), { max_buffered_messages: cluster.max_buffered_messages, max_buffered_bytes: cluster.max_buffered_bytes })
   const disk = settings.persistence.path === undefined ? undefined : await openDataDir(settings.persistence.path)
-  const broker = await Aedes.createBroker({ ...storeOptions(node, disk), authenticate: users.authenticate })
+  const acl = new TopicAcl(settings.acl, (client) => users.usernameOf(client), log.child({ module: 'acl' }))
+  // the host's hooks, which the plugin wraps: the ACL sees P2P topics as published
+  const broker = await Aedes.createBroker({ ...storeOptions(node, disk), authenticate: users.authenticate, authorizePublish: acl.authorizePublish, authorizeSubscribe: acl.authorizeSubscribe })
   const plugin = await register(broker, { ...settings.plugin, cluster: node?.cluster, limits: pluginLimits(limits), logger: log.child({ module: 'p2p' }) })
   // last, so that its checks come before the password's and the plugin's
   guardAdmission(broker, { available: node?.available, hits, log })
   const connections = new Connections(broker, limits, hits, log.child({ module: 'connections' }))
   const metrics = createMetrics(broker, plugin, { hits, connections })
+  registerAclMetric(metrics, acl)
   observeClients(broker, log)
+  // a client whose check passed just before a reload is registered just after it
+  broker.on('client', (client) => {
+    if (!users.stillAllowed(client)) {
+      log.info({ clientId: client.id }, 'disconnected: the reloaded config no longer lets this client in')
+      client.close()
+    }
+  })
   if (disk !== undefined) log.info({ path: settings.persistence.path, brokerId: disk.id }, 'sessions, queues and retained messages are kept on disk')
   let current = settings
   const startedAt = Date.now()
@@ -70,14 +82,20 @@ export async function startServer ({ settings, log, loadSettings }: ServerOption
   const reload = async (): Promise<Settings['plugin']> => {
     if (loadSettings === undefined) throw new ConfigError('this broker was started without a config file to reload (--config)', 'config')
     let next: Settings
+    let token: string | undefined
     try {
       next = await loadSettings()
+      // [admin] itself takes a restart, but its token file is read again
+      token = await readAdminToken(current.admin)
       await plugin.reload(next.plugin)
     } catch (err) {
       log.error({ err: (err as Error).message }, 'config reload refused; the running config stays in force')
       throw err
     }
-    users.replace(next.users)
+    adminToken = token
+    users.replace(next.users, next.auth.client_ids)
+    acl.replace(next.acl)
+    disconnectRefused(broker, users, log)
     log.level = next.log.level
     const fixed = ['listeners', 'admin', 'limits', 'persistence', 'cluster'] as const
     for (const part of fixed) {
@@ -86,15 +104,17 @@ export async function startServer ({ settings, log, loadSettings }: ServerOption
       }
     }
     current = { ...next, listeners: current.listeners, admin: current.admin, limits: current.limits, persistence: current.persistence, cluster: current.cluster }
-    log.info({ mode: next.plugin.mode, rules: next.plugin.rules.length, users: next.users.length }, 'config reloaded')
+    log.info({ mode: next.plugin.mode, rules: next.plugin.rules.length, users: next.users.length, acl: next.acl.length }, 'config reloaded')
     return plugin.config
   }
 
   const listeners: Listener[] = []
   const stop = async (): Promise<boolean> => shutdown(broker, listeners, connections, node, log)
   try {
-    const oversized = (): void => { hits.hit('max_packet_size', { transport: 'ws', max: limits.max_packet_size }) }
-    listeners.push(...createListeners(connections.handle, settings.listeners, tls, limits.max_packet_size, oversized))
+    listeners.push(...createListeners(connections.handle, settings.listeners, tls, limits.max_packet_size, {
+      oversized: () => { hits.hit('max_packet_size', { transport: 'ws', max: limits.max_packet_size }) },
+      originRefused: (origin, req) => { hits.hit('ws_origins', { origin, address: req.socket.remoteAddress ?? null }) }
+    }))
     if (settings.admin.port !== undefined) {
       const admin = createAdminServer({
         metrics,
@@ -106,7 +126,9 @@ export async function startServer ({ settings, log, loadSettings }: ServerOption
           p2p: plugin.running,
           ...(node === undefined ? {} : { redis: node.available() ? 'up' : 'down' })
         }),
-        token: () => current.admin.token
+        token: () => adminToken,
+        hosts: () => current.admin.hosts,
+        hostRefused: (host, req) => { hits.hit('admin_hosts', { host, address: req.socket.remoteAddress ?? null }) }
       })
       listeners.push({ name: 'admin', server: admin, host: settings.admin.host, port: settings.admin.port })
     }
@@ -179,6 +201,18 @@ async function shutdown (broker: Aedes, listeners: Listener[], connections: Conn
   // settles now that its connections are gone; nothing more is waited for
   work.catch(() => {})
   return false
+}
+
+/**
+ * Ends the connections a reload took the right from: their user is gone,
+ * or their client id is no longer theirs (docs/behaviour.md §8).
+ */
+function disconnectRefused (broker: Aedes, users: Users, log: PinoLogger): void {
+  for (const client of connectedClients(broker)) {
+    if (users.stillAllowed(client)) continue
+    log.info({ clientId: client.id, username: users.usernameOf(client) ?? null }, 'disconnected: the reloaded config no longer lets this client in')
+    client.close()
+  }
 }
 
 function observeClients (broker: Aedes, log: PinoLogger): void {

@@ -10,8 +10,9 @@ import { ConfigError } from '../plugin/errors.js'
 import { LIMIT_DEFAULTS, type PluginLimits } from '../plugin/limits.js'
 import { pluginConfig, PLUGIN_KEYS, type PluginConfig } from '../plugin/options.js'
 import { isTable, readTomlFile, rejectUnknownKeys, withSource, type Table } from '../plugin/table.js'
-import { userConfigs, type UserConfig } from './users.js'
-import { bytes, count, host, isLoopback, logLevel, packetSize, port, portOrOff, redisUrl, seconds, text, wsPath, type Check, type LogLevel } from './values.js'
+import { aclEntries, type AclEntry } from './acl.js'
+import { clientIdPatterns, userConfigs, type UserConfig } from './users.js'
+import { bytes, count, host, hostNames, isLoopback, logLevel, origins, packetSize, port, portOrOff, redisUrl, seconds, text, wsPath, type Check, type LogLevel } from './values.js'
 
 export interface Settings {
   plugin: PluginConfig
@@ -25,9 +26,26 @@ export interface Settings {
     tls_port?: number
     tls_cert?: string
     tls_key?: string
+    /** the `Origin`s a browser may open the WebSocket listener from; `["*"]` allows all, and a request without one (not a browser) is let in */
+    ws_origins: string[]
   }
   users: UserConfig[]
-  admin: { host: string, port?: number, token?: string }
+  /** who may use which client ids (docs/behaviour.md §8) */
+  auth: {
+    /** the client id patterns of users that list none of their own; without it, ids no user's patterns match are open to all */
+    client_ids?: string[]
+  }
+  /** the topic ACL for ordinary topics (docs/behaviour.md §8); empty: no ACL */
+  acl: AclEntry[]
+  admin: {
+    host: string
+    port?: number
+    token?: string
+    /** a file holding the token, so that it is not in the process list */
+    token_file?: string
+    /** Host header values the admin API answers besides its own address (DNS rebinding) */
+    hosts: string[]
+  }
   /** what any one client can make the broker hold (docs/behaviour.md §7); every limit is on by default */
   limits: Limits
   /** sessions, queues and retained messages on disk in `path`; in memory without it */
@@ -55,12 +73,13 @@ export interface Limits extends PluginLimits {
 
 export const BROKER_LIMIT_DEFAULTS = Object.freeze({ max_packet_size: 1024 * 1024, max_connections: 100_000, max_auth_pending: 64 })
 
-type Tables = Pick<Settings, 'listeners' | 'admin' | 'limits' | 'persistence' | 'cluster' | 'log'>
+type Tables = Pick<Settings, 'listeners' | 'auth' | 'admin' | 'limits' | 'persistence' | 'cluster' | 'log'>
 type Schema = { [S in keyof Tables]: { [K in keyof Required<Tables[S]>]: Check<Required<Tables[S]>[K]> } }
 
 const SCHEMA: Schema = {
-  listeners: { host, port: portOrOff, ws_port: port, ws_path: wsPath, tls_port: port, tls_cert: text, tls_key: text },
-  admin: { host, port, token: text },
+  listeners: { host, port: portOrOff, ws_port: port, ws_path: wsPath, tls_port: port, tls_cert: text, tls_key: text, ws_origins: origins },
+  auth: { client_ids: clientIdPatterns },
+  admin: { host, port, token: text, token_file: text, hosts: hostNames },
   limits: {
     max_packet_size: packetSize,
     max_connections: count,
@@ -91,9 +110,11 @@ export interface Override {
 export function defaultSettings (): Settings {
   return {
     plugin: pluginConfig({}),
-    listeners: { host: '127.0.0.1', port: 1883, ws_path: '/mqtt' },
+    listeners: { host: '127.0.0.1', port: 1883, ws_path: '/mqtt', ws_origins: [] },
     users: [],
-    admin: { host: '127.0.0.1' },
+    auth: {},
+    acl: [],
+    admin: { host: '127.0.0.1', hosts: [] },
     limits: { ...LIMIT_DEFAULTS, ...BROKER_LIMIT_DEFAULTS },
     persistence: {},
     cluster: { ...CLUSTER_LIMIT_DEFAULTS },
@@ -120,11 +141,12 @@ export function settingValue (settings: Settings, key: SettingKey): unknown {
 }
 
 function applyFile (settings: Settings, table: Table): void {
-  rejectUnknownKeys(table, [...PLUGIN_KEYS, 'users', ...TABLE_NAMES], 'top level')
+  rejectUnknownKeys(table, [...PLUGIN_KEYS, 'users', 'acl', ...TABLE_NAMES], 'top level')
   const pluginKeys: Table = {}
   for (const key of PLUGIN_KEYS) pluginKeys[key] = table[key]
   settings.plugin = pluginConfig(pluginKeys)
   if (table.users !== undefined) settings.users = userConfigs(table.users)
+  if (table.acl !== undefined) settings.acl = aclEntries(table.acl)
   for (const name of TABLE_NAMES) {
     const section = table[name]
     if (section === undefined) continue
@@ -161,7 +183,10 @@ function check (settings: Settings): void {
   if (listeners.port === false && listeners.ws_port === undefined && listeners.tls_port === undefined) {
     throw new ConfigError('no MQTT listener: enable at least one of listeners.port, ws_port or tls_port', 'listeners.port')
   }
-  if (admin.port !== undefined && !isLoopback(admin.host) && admin.token === undefined) {
-    throw new ConfigError(`the admin API on ${admin.host} is reachable from the network: set admin.token (or --admin-token / P2P_ADMIN_TOKEN)`, 'admin.token')
+  if (admin.token !== undefined && admin.token_file !== undefined) {
+    throw new ConfigError('admin.token (--admin-token, P2P_ADMIN_TOKEN) and admin.token_file (--admin-token-file) cannot both be given', 'admin.token_file')
+  }
+  if (admin.port !== undefined && !isLoopback(admin.host) && admin.token === undefined && admin.token_file === undefined) {
+    throw new ConfigError(`the admin API on ${admin.host} is reachable from the network: set admin.token_file (--admin-token-file) or admin.token (P2P_ADMIN_TOKEN, --admin-token)`, 'admin.token')
   }
 }

@@ -7,15 +7,26 @@ import { randomBytes, scrypt as scryptCallback, timingSafeEqual } from 'node:cry
 import type { AuthenticateError, Client } from 'aedes'
 import { ConfigError } from '../plugin/errors.js'
 import type { LimitHits } from '../plugin/limits.js'
+import { checkPattern } from '../plugin/patterns.js'
 import { isTable, rejectUnknownKeys } from '../plugin/table.js'
+import { ClientIds } from './client-ids.js'
+import type { Check } from './values.js'
 
 export interface UserConfig {
   username: string
   /** a hash from `aedes-p2p hash-password`, never the password itself */
   password: string
+  /** the client ids this user may connect with, as `*` patterns (`${username}` allowed); the ids they match are reserved for the users they match for */
+  client_ids?: string[]
 }
 
-const USER_KEYS = ['username', 'password']
+const USER_KEYS = ['username', 'password', 'client_ids']
+
+/** Client id patterns: `*` for any run of characters, `${username}` for the user's name. */
+export const clientIdPatterns: Check<string[]> = (value, where, key) => {
+  if (!Array.isArray(value) || value.length === 0) throw new ConfigError(`${where} must be a non-empty list of client id patterns such as "\${username}-*"`, key)
+  return value.map((item, i) => checkPattern(item, ['username'], `${where}[${i}]`, key))
+}
 const HASH = /^\$scrypt\$N=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/
 const DEFAULT_COST = { N: 16384, r: 8, p: 1 }
 // MQTT CONNACK return codes (3.1.1 §3.2.2.3)
@@ -59,14 +70,14 @@ export function userConfigs (value: unknown): UserConfig[] {
     const where = `users[${i}]`
     if (!isTable(entry)) throw new ConfigError(`${where} must be a table`, where)
     rejectUnknownKeys(entry, USER_KEYS, where, where)
-    const { username, password } = entry
+    const { username, password, client_ids: clientIds } = entry
     if (typeof username !== 'string' || username.length === 0) throw new ConfigError(`${where}.username must be a non-empty string`, `${where}.username`)
     if (seen.has(username)) throw new ConfigError(`${where}: user '${username}' is listed twice`, `${where}.username`)
     seen.add(username)
     if (typeof password !== 'string' || !HASH.test(password)) {
       throw new ConfigError(`${where}.password must be a hash from \`aedes-p2p hash-password\` ($scrypt$...), not a plain password`, `${where}.password`)
     }
-    return { username, password }
+    return clientIds === undefined ? { username, password } : { username, password, client_ids: clientIdPatterns(clientIds, `${where}.client_ids`, `${where}.client_ids`) }
   })
 }
 
@@ -111,16 +122,19 @@ export interface CheckLimits {
  */
 export class Users {
   #byName = new Map<string, string>()
+  #ids = new ClientIds([], undefined)
   #pending = 0
   /** checks under way by remote address (an IPv6 one by its /64) */
   readonly #byAddress = new Map<string, number>()
+  /** the username each client proved with its password */
+  readonly #usernames = new WeakMap<Client, string>()
   readonly #limits: CheckLimits
   // checked against when the user is unknown, so that costs the same
   readonly #decoy: Promise<string> = hashPassword(randomBytes(16).toString('base64'))
 
-  constructor (users: readonly UserConfig[], limits: CheckLimits) {
+  constructor (users: readonly UserConfig[], defaultClientIds: readonly string[] | undefined, limits: CheckLimits) {
     this.#limits = limits
-    this.replace(users)
+    this.replace(users, defaultClientIds)
   }
 
   get size (): number { return this.#byName.size }
@@ -128,8 +142,25 @@ export class Users {
   /** Checks running or waiting now. */
   get pending (): number { return this.#pending }
 
-  replace (users: readonly UserConfig[]): void {
+  /** The username a client logged in with, once its password was checked; undefined for one let in without users. */
+  usernameOf (client: Client): string | undefined {
+    return this.#usernames.get(client)
+  }
+
+  replace (users: readonly UserConfig[], defaultClientIds: readonly string[] | undefined): void {
     this.#byName = new Map(users.map((u) => [u.username, u.password]))
+    this.#ids = new ClientIds(users, defaultClientIds)
+  }
+
+  /**
+   * Whether a client let in earlier would be let in now, by its username and
+   * client id (its password is not kept to be checked again): after a reload
+   * removes its user, or a client id pattern it no longer matches, it is not.
+   */
+  stillAllowed (client: Client): boolean {
+    if (this.#byName.size === 0) return true
+    const username = this.#usernames.get(client)
+    return username !== undefined && this.#byName.has(username) && this.#ids.allows(username, client.id)
   }
 
   readonly authenticate = (client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void => {
@@ -166,7 +197,17 @@ export class Users {
       : verifyPassword(given, hash)
     checked.then((ok) => {
       finished()
-      done(ok ? null : refuse(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), ok || null)
+      if (!ok) {
+        done(refuse(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), null)
+        return
+      }
+      // asked of the users as they are now: a reload during the check counts
+      if (!this.#byName.has(username) || !this.#ids.allows(username, client.id)) {
+        done(refuse(NOT_AUTHORIZED, `client id not allowed for user ${username}`), null)
+        return
+      }
+      this.#usernames.set(client, username)
+      done(null, true)
     }, () => {
       finished()
       done(refuse(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), null)

@@ -81,3 +81,43 @@ export const logLevel: Check<LogLevel> = (value, where, key) => {
 export function isLoopback (address: string): boolean {
   return address === 'localhost' || address === '::1' || address.startsWith('127.')
 }
+
+/** A list of strings, each checked by `each`. */
+function listOf<T> (each: (item: string, where: string) => T, what: string): Check<T[]> {
+  return (value, where, key) => {
+    if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
+      throw new ConfigError(`${where} must be a list of ${what} (got ${JSON.stringify(value)})`, key)
+    }
+    return value.map((item: string, i) => {
+      try {
+        return each(item, `${where}[${i}]`)
+      } catch (err) {
+        throw new ConfigError((err as Error).message, key)
+      }
+    })
+  }
+}
+
+/**
+ * Browser origins, as a browser sends them: `https://app.example.com`,
+ * `http://localhost:8080`; or `*` for any.
+ */
+export const origins: Check<string[]> = listOf((item, where) => {
+  if (item === '*') return item
+  let origin: string | undefined
+  try {
+    origin = new URL(item).origin
+  } catch { /* reported below */ }
+  if (origin === undefined || origin === 'null' || origin !== item.toLowerCase()) {
+    throw new Error(`${where} must be an origin such as "https://app.example.com" (scheme, host and port only) or "*" (got ${JSON.stringify(item)})`)
+  }
+  return origin
+}, 'origins such as "https://app.example.com"')
+
+/** Host header values: a host name or address, with or without `:port`. */
+export const hostNames: Check<string[]> = listOf((item, where) => {
+  if (!/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(item)) {
+    throw new Error(`${where} must be a host name, with or without :port, as a Host header carries it (got ${JSON.stringify(item)})`)
+  }
+  return item.toLowerCase()
+}, 'host names')

@@ -32,6 +32,7 @@ export const FLAGS: readonly Flag[] = [
   { name: 'admin-port', arg: 'PORT', setting: 'admin.port', unset: 'off', help: 'admin HTTP API and /metrics' },
   { name: 'admin-host', arg: 'HOST', setting: 'admin.host', help: 'admin API address' },
   { name: 'admin-token', arg: 'TOKEN', setting: 'admin.token', env: 'P2P_ADMIN_TOKEN', help: 'bearer token for the admin API' },
+  { name: 'admin-token-file', arg: 'FILE', setting: 'admin.token_file', help: 'read the admin token from FILE, out of the process list' },
   { name: 'redis', arg: 'URL', setting: 'cluster.redis', unset: 'in memory', help: 'run as one node of a cluster sharing this Redis' },
   { name: 'data-dir', arg: 'DIR', setting: 'persistence.path', unset: 'in memory', help: 'keep sessions, queues and retained messages on disk in DIR' },
   { name: 'max-packet-size', arg: 'BYTES', setting: 'limits.max_packet_size', help: 'a larger MQTT packet closes its connection' },

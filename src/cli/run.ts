@@ -59,6 +59,9 @@ export async function run (argv: readonly string[], io: CliIO = processIO): Prom
   }
 
   const log = pino({ name: 'aedes-p2p', level: settings.log.level })
+  if (given.some((o) => o.key === 'admin.token' && o.where === '--admin-token')) {
+    log.warn({ flag: '--admin-token' }, 'the admin token given with --admin-token is visible to every local user in the process list: use --admin-token-file or P2P_ADMIN_TOKEN')
+  }
   let running: RunningBroker | undefined
   // installed before anything listens, so an early SIGHUP cannot kill the broker
   const reload = (): void => {

@@ -8,7 +8,7 @@
 import type { Aedes, AedesPublishPacket, Client } from 'aedes'
 import { channelOf } from '../plugin/channel.js'
 import { ConfigError } from '../plugin/errors.js'
-import { emitPacket } from '../plugin/host.js'
+import { afterAuthenticate, emitPacket } from '../plugin/host.js'
 import { wholeNumber } from '../plugin/limits.js'
 import { isTable, rejectUnknownKeys } from '../plugin/table.js'
 import { CLUSTER_LIMIT_DEFAULTS, type Addressed, type Cluster, type ClusterLimits, type ClusterNode } from './strategy.js'
@@ -51,17 +51,9 @@ class EmitterCluster implements Cluster {
     const broker = node.broker
     // The channel is subscribed before CONNACK: a client told it is
     // connected can be reached from every node at once.
-    const hostAuthenticate = broker.authenticate
-    broker.authenticate = (client, username, password, callback) => {
-      hostAuthenticate.call(broker, client, username, password, (err, success) => {
-        // a client that hung up during a slow check is done: Aedes drops the answer, and nothing may be left for it
-        if (err !== null || success !== true || client.closed) {
-          callback(err, success)
-          return
-        }
-        this.#listen(broker, node, client, () => { callback(null, true) })
-      })
-    }
+    afterAuthenticate(broker, (client, _username, admit) => {
+      this.#listen(broker, node, client, () => { admit(null) })
+    })
     broker.on('clientDisconnect', (client) => { this.#unlisten(broker, client) })
   }
 

@@ -6,7 +6,8 @@
  */
 import type { Client } from 'aedes'
 import type { Logger } from './log.js'
-import { Rules, type RuleConfig } from './rules.js'
+import type { Owners } from './owners.js'
+import { NEEDS_OWNER, Rules, type RuleConfig, type RuleSubject } from './rules.js'
 
 /** What a P2P authorization hook is asked about. */
 export interface P2PMessage {
@@ -14,7 +15,7 @@ export interface P2PMessage {
   readonly sender: Client | null
   /** the sender's client id; '' for server code */
   readonly senderId: string
-  /** the username the sender connected with, if any */
+  /** the username the sender logged in with, if any */
   readonly username: string | undefined
   /** the client id the message is for */
   readonly target: string
@@ -38,12 +39,13 @@ export class Authorization {
   #rules: Rules
   readonly #hook: AuthorizeP2P | undefined
   readonly #log: Logger
-  // Aedes does not keep the CONNECT username on the client; rules need it
-  readonly #usernames = new WeakMap<Client, string>()
+  // Aedes does not keep the CONNECT username on the client; rules need it, and the target's
+  readonly #owners: Owners
 
-  constructor (rules: readonly RuleConfig[], hook: AuthorizeP2P | undefined, log: Logger) {
+  constructor (rules: readonly RuleConfig[], hook: AuthorizeP2P | undefined, owners: Owners, log: Logger) {
     this.#rules = new Rules(rules)
     this.#hook = hook
+    this.#owners = owners
     this.#log = log
   }
 
@@ -52,18 +54,36 @@ export class Authorization {
     this.#rules = new Rules(rules)
   }
 
-  /** Called at CONNECT, before the client can publish. */
-  remember (client: Client, username: string | undefined): void {
-    if (typeof username === 'string') this.#usernames.set(client, username)
-  }
-
   /** Never throws, and a promise it returns never rejects. */
   check (sender: Client | null, target: string, topic: string, qos: 0 | 1 | 2, payload: Buffer): Refusal | Promise<Refusal> {
     const hook = this.#hook
     if (this.#rules.size === 0 && hook === undefined) return null
     const senderId = sender?.id ?? ''
-    const username = sender === null ? undefined : this.#usernames.get(sender)
-    if (this.#rules.size > 0 && !this.#rules.allows({ senderId, username, target })) return 'refused by rule'
+    const username = sender === null ? undefined : this.#owners.usernameOf(sender)
+    if (this.#rules.size > 0) {
+      const rules = this.#rules
+      const subject: RuleSubject = { senderId, username, target }
+      const allowed = rules.allows(subject)
+      if (allowed === NEEDS_OWNER) return this.#withOwner(rules, subject, sender, topic, qos, payload)
+      if (!allowed) return 'refused by rule'
+    }
+    return this.#ask(sender, senderId, username, target, topic, qos, payload)
+  }
+
+  /** The rules again, once the target's owner is known (it may be read from the store). */
+  async #withOwner (rules: Rules, subject: RuleSubject, sender: Client | null, topic: string, qos: 0 | 1 | 2, payload: Buffer): Promise<Refusal> {
+    try {
+      subject.targetUser = await this.#owners.owner(subject.target)
+    } catch (err) {
+      this.#log.error({ err, target: subject.target }, 'the owner of a P2P target could not be read; message refused')
+      return 'refused by rule'
+    }
+    if (rules.allows(subject) !== true) return 'refused by rule'
+    return this.#ask(sender, subject.senderId, subject.username, subject.target, topic, qos, payload)
+  }
+
+  #ask (sender: Client | null, senderId: string, username: string | undefined, target: string, topic: string, qos: 0 | 1 | 2, payload: Buffer): Refusal | Promise<Refusal> {
+    const hook = this.#hook
     if (hook === undefined) return null
     let verdict: boolean | Promise<boolean>
     try {

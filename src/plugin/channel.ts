@@ -33,9 +33,37 @@ const TIME_BYTES = 6
  * wildcard, so it can never match anybody else's channel.
  */
 export function channelOf (clientId: string): string {
-  let escaped = encodeURIComponent(clientId)
-  if (escaped.includes('*')) escaped = escaped.replaceAll('*', '%2A')
-  return CHANNEL_PREFIX + escaped
+  return CHANNEL_PREFIX + escapeLevel(clientId)
+}
+
+/**
+ * Who owns a client id, kept beside its session in the store as a
+ * subscription nothing is published on (docs/behaviour.md §8):
+ * `<channel>/<escaped username>` for a persistent session, lasting as long
+ * as the session; `<channel>/<escaped username>/<escaped broker id>` for a
+ * clean session's connection to that broker, so that other nodes see it.
+ */
+export function ownerMarker (clientId: string, username: string, brokerId?: string): string {
+  const owner = channelOf(clientId) + '/' + escapeLevel(username)
+  return brokerId === undefined ? owner : owner + '/' + escapeLevel(brokerId)
+}
+
+/** The owner a stored subscription of `clientId` names; null for any other subscription. */
+export function ownerOf (clientId: string, topic: string): { username: string, brokerId: string | undefined } | null {
+  const channel = channelOf(clientId)
+  if (!topic.startsWith(channel + '/')) return null
+  const [username, brokerId, more] = topic.slice(channel.length + 1).split('/')
+  if (username === undefined || more !== undefined) return null
+  try {
+    return { username: decodeURIComponent(username), brokerId: brokerId === undefined ? undefined : decodeURIComponent(brokerId) }
+  } catch {
+    return null
+  }
+}
+
+function escapeLevel (text: string): string {
+  const escaped = encodeURIComponent(text)
+  return escaped.includes('*') ? escaped.replaceAll('*', '%2A') : escaped
 }
 
 /** True for a channel, and for any filter reaching into the channels' namespace. */

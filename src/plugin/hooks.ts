@@ -9,28 +9,30 @@
  * - `authorizePublish` is wrapped: once the host's own allows a QoS 1 P2P
  *   message, it is routed there, because Aedes writes the PUBACK before it
  *   publishes, and a message is acknowledged only once it is kept.
- * - `preConnect` is wrapped to remember the username a client connects
- *   with, and to bound what the client's subscriptions may leave unsent on
- *   its socket (pending.ts) before it has any.
+ * - `authenticate` is wrapped (owners.ts) so that a client id held by one
+ *   user is not taken over by another.
+ * - `preConnect` is wrapped to bound what the client's subscriptions may
+ *   leave unsent on its socket (pending.ts) before it has any.
  * - `authorizeSubscribe` is wrapped to refuse filters into the channels'
  *   namespace, including a session's own channel subscription as Aedes
  *   restores it.
  * - `authorizeForward` is wrapped to turn a queued P2P message back into the
  *   delivered one when Aedes replays a persistent session.
- * - A persistent session is recorded before its CONNACK (host.ts, beforeConnack).
+ * - A persistent session, and the user a connection belongs to, are
+ *   recorded before its CONNACK (host.ts, beforeConnack).
  */
 import type { Aedes, Client } from 'aedes'
-import type { Authorization } from './authorization.js'
-import { channelOf, isChannel } from './channel.js'
+import { isChannel } from './channel.js'
 import type { Delivery } from './delivery.js'
 import type { Pending } from './pending.js'
 import { beforeConnack, replacePublish } from './host.js'
+import type { Owners } from './owners.js'
 import type { Router } from './routing.js'
 import type { Sessions } from './sessions.js'
 
 export interface Hooked {
   router: Router
-  authorization: Authorization
+  owners: Owners
   sessions: Sessions
   delivery: Delivery
   pending: Pending
@@ -38,10 +40,12 @@ export interface Hooked {
   hostForward: Aedes['authorizeForward']
 }
 
-export function installHooks (broker: Aedes, { router, authorization, sessions, delivery, pending, hostForward }: Hooked): void {
+export function installHooks (broker: Aedes, { router, owners, sessions, delivery, pending, hostForward }: Hooked): void {
   beforeConnack(broker, async (client) => {
     // a client that closed while connecting has nothing to be found by
-    if (!client.clean && !client.closed) await sessions.mark(client)
+    if (client.closed) return
+    if (client.clean) await owners.recordConnection(client)
+    else await sessions.mark(client, owners.usernameOf(client))
   })
   replacePublish(broker, router)
 
@@ -60,7 +64,6 @@ export function installHooks (broker: Aedes, { router, authorization, sessions, 
 
   const hostPreConnect = broker.preConnect
   broker.preConnect = (client, packet, callback) => {
-    authorization.remember(client, packet.username)
     pending.guard(client)
     hostPreConnect.call(broker, client, packet, callback)
   }
@@ -81,7 +84,10 @@ export function installHooks (broker: Aedes, { router, authorization, sessions, 
   }
 
   broker.on('unsubscribe', (topics: string[], client: Client) => {
-    // a session's channel subscription is not the client's to drop
-    if (!client.clean && topics.includes(channelOf(client.id))) void sessions.mark(client)
+    // a session's channel subscription and its owner are not the client's to drop
+    if (topics.some(isChannel)) {
+      if (!client.clean) void sessions.mark(client, owners.usernameOf(client))
+      else void owners.recordConnection(client).catch(() => {})
+    }
   })
 }

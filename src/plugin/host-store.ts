@@ -17,6 +17,7 @@ export interface Persistence {
   subscriptionsByTopic (topic: string): Promise<StoredSubscription[]>
   subscriptionsByClient (client: { id: string }): Promise<Array<{ topic: string, qos: number }>>
   addSubscriptions (client: { id: string }, subs: Array<{ topic: string, qos: number }>): Promise<void>
+  removeSubscriptions (client: { id: string }, topics: string[]): Promise<unknown>
   outgoingEnqueue (sub: { clientId: string }, packet: AedesPublishPacket): Promise<void>
   outgoingEnqueueCombi (subs: Array<{ clientId: string }>, packet: AedesPublishPacket): Promise<void>
   outgoingUpdate (client: { id: string }, packet: AedesPublishPacket): Promise<unknown>
@@ -32,6 +33,10 @@ const persistenceOf = (broker: Aedes): Persistence => (broker as unknown as { pe
 
 export async function addSubscriptions (broker: Aedes, clientId: string, subs: Array<{ topic: string, qos: number }>): Promise<void> {
   await persistenceOf(broker).addSubscriptions({ id: clientId }, subs)
+}
+
+export async function removeSubscriptions (broker: Aedes, clientId: string, topics: string[]): Promise<void> {
+  await persistenceOf(broker).removeSubscriptions({ id: clientId }, topics)
 }
 
 /** The ids of the clients with a stored subscription to exactly `topic`. */

@@ -8,7 +8,7 @@
  * fields) is used directly elsewhere; everything below is not in Aedes's
  * typings or docs.
  */
-import type { Aedes, AedesPublishPacket, Client } from 'aedes'
+import type { Aedes, AedesPublishPacket, AuthenticateError, Client } from 'aedes'
 import mqttPacket from 'mqtt-packet'
 import { P2PError } from './errors.js'
 import type { Persistence } from './host-store.js'
@@ -26,6 +26,7 @@ interface Emitter {
 
 interface Broker extends Aedes {
   readonly version: string
+  readonly opts: { heartbeatInterval: number }
   clients: Record<string, Client | undefined>
   persistence: Persistence
   mq: Emitter
@@ -61,6 +62,53 @@ export function checkHost (aedes: unknown): Aedes {
 export function connectedClient (broker: Aedes, clientId: string): Client | undefined {
   const client = internals(broker).clients[clientId]
   return client === undefined || client.closed ? undefined : client
+}
+
+/**
+ * Whether the broker with that id, sharing this one's emitter, is alive:
+ * heard from within three heartbeats, as Aedes judges it for the wills of
+ * brokers that died. Undefined while this broker has not been up that long
+ * itself, so it cannot tell a broker it has not yet heard from a dead one.
+ */
+export function brokerAlive (broker: Aedes, brokerId: string, upSince: number): boolean | undefined {
+  const b = internals(broker)
+  if (brokerId === b.id) return true
+  const window = 3 * b.opts.heartbeatInterval
+  // when it was last heard from by its heartbeat; none from a broker not heard from at all
+  const seen = b.brokers[brokerId] as number | undefined
+  if (seen !== undefined && seen + window >= Date.now()) return true
+  return Date.now() - upSince < window ? undefined : false
+}
+
+/** How a step after authentication answers for its client: a refusal, or null to let it in. */
+export type Admit = (refusal: AuthenticateError | null) => void
+
+/**
+ * Runs `step` for each client the broker's `authenticate`, as it is now,
+ * lets in and that is still connected; the step then answers for it. A
+ * client that hung up during a slow check is done: Aedes drops the answer,
+ * and nothing may be left for it. Returns what takes the step out again.
+ */
+export function afterAuthenticate (broker: Aedes, step: (client: Client, username: string | undefined, admit: Admit) => void): () => void {
+  const hostAuthenticate = broker.authenticate
+  broker.authenticate = (client, username, password, callback) => {
+    hostAuthenticate.call(broker, client, username, password, (err, success) => {
+      if (err !== null || success !== true || client.closed) {
+        callback(err, success)
+        return
+      }
+      step(client, username, (refusal) => {
+        if (refusal === null) callback(null, true)
+        else callback(refusal, null)
+      })
+    })
+  }
+  return () => { broker.authenticate = hostAuthenticate }
+}
+
+/** Every client connected to this broker. */
+export function connectedClients (broker: Aedes): Client[] {
+  return Object.values(internals(broker).clients).filter((client): client is Client => client !== undefined && !client.closed)
 }
 
 /** Aedes's publish as it is now, typed as it really is called. */

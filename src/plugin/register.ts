@@ -16,6 +16,7 @@ import { checkHost, publishOf } from './host.js'
 import { pluginLimits, type PluginLimits } from './limits.js'
 import { defaultLogger, type Logger } from './log.js'
 import { loadPluginFile, OPTION_KEYS, pluginConfig, PLUGIN_KEYS, type P2POptions, type PluginConfig } from './options.js'
+import { Owners } from './owners.js'
 import { Pending } from './pending.js'
 import { Queues } from './queues.js'
 import { Router } from './routing.js'
@@ -69,7 +70,9 @@ class P2PPlugin implements P2PHandle {
     this.#configFile = options.configFile
     this.#log = log
     const counters = this.#counters = new Counters(log)
-    const authorization = this.#authorization = new Authorization(config.rules, options.authorize, log)
+    // the store is shared with other nodes exactly when its index may lag behind them
+    const owners = new Owners(broker, cluster.indexMayLag, log)
+    const authorization = this.#authorization = new Authorization(config.rules, options.authorize, owners, log)
     const hostForward = broker.authorizeForward
     const pending = new Pending(broker, limits, counters, log)
     const delivery = new Delivery(broker, hostForward, counters, limits, pending, log)
@@ -80,14 +83,21 @@ class P2PPlugin implements P2PHandle {
       broker, hostPublish: publishOf(broker), authorization, sessions, queues, delivery, cluster, packets, counters, log
     })
     router.running = options.startup !== false
-    // first, so a strategy that refuses this broker leaves it as it was
-    cluster.attach({
-      broker,
-      log,
-      pack: (target, topic, payload, qos) => packets.pack(target, topic, payload, qos),
-      arrive: (client, packet) => { delivery.arrive(client, packet) }
-    })
-    installHooks(broker, { router, authorization, sessions, delivery, pending, hostForward })
+    // nearest the host's authenticate, before the cluster listens for a client it may refuse
+    const unguard = owners.guard()
+    try {
+      cluster.attach({
+        broker,
+        log,
+        pack: (target, topic, payload, qos) => packets.pack(target, topic, payload, qos),
+        arrive: (client, packet) => { delivery.arrive(client, packet) }
+      })
+    } catch (err) {
+      // a strategy that refuses this broker leaves it as it was
+      unguard()
+      throw err
+    }
+    installHooks(broker, { router, owners, sessions, delivery, pending, hostForward })
     // a store no other node writes to (the index cannot lag) holds only sessions that are offline now
     if (limits.session_expiry > 0) expireSessions(broker, limits.session_expiry, !cluster.indexMayLag, counters, log)
   }

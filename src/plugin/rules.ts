@@ -1,13 +1,15 @@
 /**
- * Config rules deciding who may message whom (docs/behaviour.md §3): an ordered list of
- * allow/deny rules over the sender's client id and username and the target
- * client id; the first rule that matches decides, and no match allows.
+ * Config rules deciding who may message whom (docs/behaviour.md §3, §8): an
+ * ordered list of allow/deny rules over the sender's client id and username,
+ * the target client id and the user that owns it; the first rule that
+ * matches decides, and no match allows.
  *
- * Patterns: `*` matches any run of characters (also none); `${clientid}` and
- * `${username}` stand for the sender's, so `target = "${username}-*"` means
- * "a target whose id starts with the sender's username and a dash".
+ * Patterns (patterns.ts): `*` matches any run of characters; `${clientid}`
+ * and `${username}` stand for the sender's. `target_user = "${username}"`
+ * means "a client of the sender's own user", whatever its id.
  */
 import { ConfigError } from './errors.js'
+import { checkPattern, Pattern } from './patterns.js'
 import { isTable, rejectUnknownKeys } from './table.js'
 
 export interface RuleConfig {
@@ -15,56 +17,76 @@ export interface RuleConfig {
   sender?: string
   username?: string
   target?: string
+  /** a pattern over the username the target client logged in with (its owner) */
+  target_user?: string
 }
 
 export interface RuleSubject {
   senderId: string
   username: string | undefined
   target: string
+  /** the target's owner; null when it has none, undefined while not looked up */
+  targetUser?: string | null
 }
 
-const RULE_KEYS = ['action', 'sender', 'username', 'target']
-const FIELDS = ['sender', 'username', 'target'] as const
-const PLACEHOLDER = /\$\{(clientid|username)\}/g
+/** What allows() answers when a rule needs the target's owner, and the subject does not have it yet. */
+export const NEEDS_OWNER = Symbol('needs the target owner')
 
-// A pattern cut at each `*`; placeholders are filled in at match time.
-interface Pattern {
-  parts: string[]
-  placeholders: boolean
-}
+const RULE_KEYS = ['action', 'sender', 'username', 'target', 'target_user']
+const FIELDS = ['sender', 'username', 'target', 'target_user'] as const
+const PLACEHOLDERS = ['clientid', 'username']
+
+const fill = (name: string, subject: RuleSubject): string | undefined => name === 'clientid' ? subject.senderId : subject.username
 
 interface CompiledRule {
   allow: boolean
-  sender: Pattern | undefined
-  username: Pattern | undefined
-  target: Pattern | undefined
+  sender: Pattern<RuleSubject> | undefined
+  username: Pattern<RuleSubject> | undefined
+  target: Pattern<RuleSubject> | undefined
+  targetUser: Pattern<RuleSubject> | undefined
 }
 
 export class Rules {
   readonly #rules: CompiledRule[]
+  /** some rule names the target's owner */
+  readonly needsOwner: boolean
 
   constructor (rules: readonly RuleConfig[]) {
+    const compile = (source: string | undefined): Pattern<RuleSubject> | undefined => source === undefined ? undefined : new Pattern(source, fill)
     this.#rules = rules.map((rule) => ({
       allow: rule.action === 'allow',
       sender: compile(rule.sender),
       username: compile(rule.username),
-      target: compile(rule.target)
+      target: compile(rule.target),
+      targetUser: compile(rule.target_user)
     }))
+    this.needsOwner = this.#rules.some((rule) => rule.targetUser !== undefined)
   }
 
   get size (): number { return this.#rules.length }
 
-  /** true when the first matching rule allows, or none matches. */
-  allows (subject: RuleSubject): boolean {
+  /**
+   * true when the first matching rule allows, or none matches; NEEDS_OWNER
+   * when a rule to be tried names the target's owner and `subject` lacks it.
+   */
+  allows (subject: RuleSubject): boolean | typeof NEEDS_OWNER {
     for (const rule of this.#rules) {
-      if (matches(rule.sender, subject.senderId, subject) &&
+      if (!(matches(rule.sender, subject.senderId, subject) &&
           matches(rule.username, subject.username, subject) &&
-          matches(rule.target, subject.target, subject)) {
-        return rule.allow
+          matches(rule.target, subject.target, subject))) continue
+      if (rule.targetUser !== undefined) {
+        if (subject.targetUser === undefined) return NEEDS_OWNER
+        // a target nobody owns has no user to match
+        if (subject.targetUser === null || !rule.targetUser.matches(subject.targetUser, subject)) continue
       }
+      return rule.allow
     }
     return true
   }
+}
+
+function matches (pattern: Pattern<RuleSubject> | undefined, value: string | undefined, subject: RuleSubject): boolean {
+  return pattern === undefined || pattern.matches(value, subject)
 }
 
 /** Checks `[[rules]]` from a config file or object. */
@@ -81,55 +103,8 @@ export function ruleConfigs (value: unknown): RuleConfig[] {
     for (const field of FIELDS) {
       const pattern = entry[field]
       if (pattern === undefined) continue
-      if (typeof pattern !== 'string') throw new ConfigError(`${where}.${field} must be a string pattern`, `${where}.${field}`)
-      const unknown = pattern.replace(PLACEHOLDER, '').match(/\$\{[^}]*\}/)
-      if (unknown !== null) throw new ConfigError(`${where}.${field}: unknown placeholder ${unknown[0]} (use \${clientid} or \${username})`, `${where}.${field}`)
-      rule[field] = pattern
+      rule[field] = checkPattern(pattern, PLACEHOLDERS, `${where}.${field}`)
     }
     return rule
   })
-}
-
-function compile (pattern: string | undefined): Pattern | undefined {
-  if (pattern === undefined) return undefined
-  return { parts: pattern.split('*'), placeholders: pattern.includes('${') }
-}
-
-function matches (pattern: Pattern | undefined, value: string | undefined, subject: RuleSubject): boolean {
-  if (pattern === undefined) return true
-  let parts = pattern.parts
-  if (pattern.placeholders) {
-    const filled = fill(parts, subject)
-    if (filled === null) return false
-    parts = filled
-  }
-  return glob(parts, value ?? '')
-}
-
-// A rule naming the sender's username cannot match a sender that has none.
-function fill (parts: string[], subject: RuleSubject): string[] | null {
-  let missing = false
-  const filled = parts.map((part) => part.replace(PLACEHOLDER, (_, name: string) => {
-    if (name === 'clientid') return subject.senderId
-    if (subject.username === undefined) missing = true
-    return subject.username ?? ''
-  }))
-  return missing ? null : filled
-}
-
-function glob (parts: string[], value: string): boolean {
-  const first = parts[0] ?? ''
-  if (parts.length === 1) return value === first
-  if (!value.startsWith(first)) return false
-  const last = parts[parts.length - 1] ?? ''
-  if (value.length - last.length < first.length || !value.endsWith(last)) return false
-  let at = first.length
-  const end = value.length - last.length
-  for (let i = 1; i < parts.length - 1; i++) {
-    const part = parts[i] ?? ''
-    const found = value.indexOf(part, at)
-    if (found === -1 || found + part.length > end) return false
-    at = found + part.length
-  }
-  return true
 }

@@ -32,7 +32,7 @@ async function p2pWorks (port: number, topic: string, expected: string): Promise
 describe('broker CLI', () => {
   it('defaults to 127.0.0.1:1883, prefix mode', async () => {
     const settings = await loadSettings(undefined)
-    assert.deepEqual(settings.listeners, { host: '127.0.0.1', port: 1883, ws_path: '/mqtt' })
+    assert.deepEqual(settings.listeners, { host: '127.0.0.1', port: 1883, ws_path: '/mqtt', ws_origins: [] })
     assert.equal(settings.plugin.mode, 'prefix')
   })
 

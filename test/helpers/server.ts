@@ -17,6 +17,8 @@ export function testSettings (patch: Patch = {}): Settings {
     plugin: { ...base.plugin, ...patch.plugin },
     listeners: { ...base.listeners, port: 0, ...patch.listeners },
     users: (patch.users as Settings['users'] | undefined) ?? base.users,
+    auth: { ...base.auth, ...patch.auth },
+    acl: (patch.acl as Settings['acl'] | undefined) ?? base.acl,
     admin: { ...base.admin, ...patch.admin },
     limits: { ...base.limits, ...patch.limits },
     persistence: { ...base.persistence, ...patch.persistence },

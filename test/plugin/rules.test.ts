@@ -1,10 +1,10 @@
 /** Config rules on sender id, sender username and target id (docs/behaviour.md §3); on a broker in test/p2p/composition.ts. */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { Rules, ruleConfigs, type RuleConfig } from '../../src/plugin/rules.js'
+import { NEEDS_OWNER, Rules, ruleConfigs, type RuleConfig } from '../../src/plugin/rules.js'
 
-function allows (rules: RuleConfig[], senderId: string, target: string, username?: string): boolean {
-  return new Rules(rules).allows({ senderId, username, target })
+function allows (rules: RuleConfig[], senderId: string, target: string, username?: string, targetUser?: string | null): boolean | typeof NEEDS_OWNER {
+  return new Rules(rules).allows({ senderId, username, target, targetUser })
 }
 
 describe('P2P rules', () => {
@@ -55,6 +55,23 @@ describe('P2P rules', () => {
     assert.equal(allows(rules, 'c1', 'b'), true)
   })
 
+  it('does not let a name prefix pass for ownership: bob cannot reach bob-x-phone, a device of bob-x', () => {
+    const ownDevices: RuleConfig[] = [{ action: 'allow', target_user: '${username}' }, { action: 'deny' }]
+    assert.equal(allows(ownDevices, 'bob-laptop', 'bob-x-phone', 'bob', 'bob-x'), false)
+    assert.equal(allows(ownDevices, 'bob-laptop', 'whatever-id', 'bob', 'bob'), true)
+    // a target nobody owns, and a sender without a username, match no target_user rule
+    assert.equal(allows(ownDevices, 'bob-laptop', 'stray', 'bob', null), false)
+    assert.equal(allows(ownDevices, 'anon', 'bob-phone', undefined, 'bob'), false)
+  })
+
+  it('asks for the target\'s owner only when a rule that names it is reached', () => {
+    const rules: RuleConfig[] = [{ action: 'allow', sender: 'ops' }, { action: 'deny', target_user: 'admin*' }]
+    assert.equal(allows(rules, 'ops', 'root-console', 'ops'), true)
+    assert.equal(allows(rules, 'alice', 'root-console', 'alice'), NEEDS_OWNER)
+    assert.equal(allows(rules, 'alice', 'root-console', 'alice', 'admins'), false)
+    assert.equal(allows(rules, 'alice', 'root-console', 'alice', 'carol'), true)
+  })
+
   it('treats regex characters as literals', () => {
     assert.equal(allows([{ action: 'deny', target: 'a.b(c)' }], 'x', 'a.b(c)'), false)
     assert.equal(allows([{ action: 'deny', target: 'a.b' }], 'x', 'axb'), true)
@@ -72,7 +89,7 @@ describe('P2P rules', () => {
     bad([{ action: 'maybe' }], 'rules[0].action', /rules\[0\]\.action must be "allow" or "deny"/)
     bad([{ action: 'deny' }, { action: 'deny', traget: 'x' }], 'rules[1].traget', /rules\[1\]: unknown key 'traget'/)
     bad([{ action: 'deny', target: '${user}' }], 'rules[0].target', /unknown placeholder \$\{user\}/)
-    bad([{ action: 'deny', sender: 7 }], 'rules[0].sender', /must be a string pattern/)
+    bad([{ action: 'deny', sender: 7 }], 'rules[0].sender', /must be a non-empty string pattern/)
     bad(['deny'], 'rules[0]', /must be a table/)
     bad({ action: 'deny' }, 'rules', /array of tables/)
   })

@@ -1,0 +1,158 @@
+/**
+ * Whose a client id is (docs/behaviour.md §8): the user that holds it, by
+ * a live connection or a persistent session, and no other user may take it
+ * over. The owner is the username the host's `authenticate` let the client
+ * in with; the plugin keeps it beside the session in the store
+ * (channel.ts, ownerMarker), so it holds for offline sessions and on every
+ * node, and `target_user` rules can ask for it.
+ *
+ * A clean session's connection is recorded in the store only when other
+ * nodes share it, tagged with this broker's id, and removed when the
+ * connection ends; one left behind by a broker that died stops counting once
+ * that broker misses three heartbeats.
+ */
+import type { Aedes, AuthenticateError, Client } from 'aedes'
+import { ownerMarker, ownerOf } from './channel.js'
+import { afterAuthenticate, brokerAlive } from './host.js'
+import { addSubscriptions, removeSubscriptions, subscriptionsOf } from './host-store.js'
+import type { Logger } from './log.js'
+
+// How long a CONNECT may wait for the store to say who holds its id: a
+// client connecting while the store is away gets its answer (CONNACK 3)
+// within the 2 s docs/behaviour.md §7 promises.
+const READ_WAIT_MS = 1000
+// CONNACK return codes (MQTT 3.1.1 §3.2.2.3)
+const SERVER_UNAVAILABLE = 3
+const NOT_AUTHORIZED = 5
+
+function refuse (code: number, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode: code }) as AuthenticateError
+}
+
+export class Owners {
+  readonly #broker: Aedes
+  /** other nodes read and write the same store */
+  readonly #shared: boolean
+  readonly #upSince = Date.now()
+  readonly #log: Logger
+  /** the username each client was let in with */
+  readonly #usernames = new WeakMap<Client, string>()
+  /** this node's clients past their check, by id: connecting or connected */
+  readonly #holders = new Map<string, Client>()
+  /** a clean connection's record in the shared store, while it is written */
+  readonly #recording = new WeakMap<Client, Promise<void>>()
+
+  constructor (broker: Aedes, shared: boolean, log: Logger) {
+    this.#broker = broker
+    this.#shared = shared
+    this.#log = log
+  }
+
+  /** The username a client was let in with; undefined for one without. */
+  usernameOf (client: Client): string | undefined {
+    return this.#usernames.get(client)
+  }
+
+  /**
+   * Wraps the host's `authenticate`: once it lets a client in, the client
+   * id must not be held by another user. Installed before any other
+   * wrapper, so a client refused here is never reachable (emitter.ts).
+   * Returns what takes the wrapper out again.
+   */
+  guard (): () => void {
+    return afterAuthenticate(this.#broker, (client, username, admit) => {
+      this.#claim(client, username).then(admit, (err: unknown) => {
+        this.#log.error({ err, clientId: client.id }, 'the owner of a client id could not be read; connection refused')
+        admit(refuse(SERVER_UNAVAILABLE, 'the owner of this client id could not be read'))
+      })
+    })
+  }
+
+  /**
+   * Records a clean session's connection in a shared store, before its
+   * CONNACK (Aedes has removed the id's stored subscriptions by then).
+   * A persistent session's owner is recorded with the session (sessions.ts).
+   */
+  async recordConnection (client: Client): Promise<void> {
+    const username = this.#usernames.get(client)
+    if (!this.#shared || !client.clean || username === undefined) return
+    const writing = addSubscriptions(this.#broker, client.id, [{ topic: ownerMarker(client.id, username, this.#broker.id), qos: 0 }])
+    this.#recording.set(client, writing.catch(() => {}))
+    await writing
+  }
+
+  /** The username of the user that holds `clientId`; null for an id nobody's user holds. */
+  owner (clientId: string): string | null | Promise<string | null> {
+    const holder = this.#holders.get(clientId)
+    if (holder !== undefined && !holder.closed) return this.#usernames.get(holder) ?? null
+    return this.#stored(clientId).then((owners) => owners[0] ?? null)
+  }
+
+  /** null when `username` may hold the client's id; else why not. */
+  async #claim (client: Client, username: string | undefined): Promise<AuthenticateError | null> {
+    const id = client.id
+    const taken = (): AuthenticateError | null => {
+      const holder = this.#holders.get(id)
+      if (holder === undefined || holder === client || holder.closed) return null
+      return this.#usernames.get(holder) === username ? null : refuse(NOT_AUTHORIZED, `client id ${id} is held by another user`)
+    }
+    if (taken() !== null) return taken()
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => { reject(new Error(`the store did not answer within ${READ_WAIT_MS} ms`)) }, READ_WAIT_MS)
+    })
+    const owners = await Promise.race([this.#stored(id), late]).finally(() => { clearTimeout(timer) })
+    // a connect with the same id may have been let in while the store was read
+    const now = taken()
+    if (now !== null) return now
+    if (owners.some((owner) => owner !== username)) {
+      this.#log.warn({ clientId: id, username: username ?? null }, 'connection refused: the client id belongs to another user')
+      return refuse(NOT_AUTHORIZED, `client id ${id} belongs to another user`)
+    }
+    // Aedes drops the answer for a client gone meanwhile; its 'close' has been and will not come again
+    if (client.closed || client.conn.destroyed) return null
+    this.#holders.set(id, client)
+    if (username !== undefined) this.#usernames.set(client, username)
+    client.conn.once('close', () => { this.#release(client) })
+    return null
+  }
+
+  #release (client: Client): void {
+    const id = client.id
+    if (this.#holders.get(id) === client) this.#holders.delete(id)
+    const username = this.#usernames.get(client)
+    const recording = this.#recording.get(client)
+    if (username === undefined || recording === undefined) return
+    void recording.then(async () => {
+      // a connection of the same user that took over this one holds the same record
+      if (this.#holders.has(id)) return
+      await removeSubscriptions(this.#broker, id, [ownerMarker(id, username, this.#broker.id)])
+    }).catch((err: unknown) => { this.#log.warn({ err, clientId: id }, 'the record of a closed connection was not removed') })
+  }
+
+  /**
+   * The users the store names as holding `clientId`: its persistent
+   * session's owner, and the users of connections to live brokers. Records
+   * of connections that are gone are removed on the way.
+   */
+  async #stored (clientId: string): Promise<string[]> {
+    const owners: string[] = []
+    const stale: string[] = []
+    for (const { topic } of await subscriptionsOf(this.#broker, clientId)) {
+      const marker = ownerOf(clientId, topic)
+      if (marker === null) continue
+      const { username, brokerId } = marker
+      if (brokerId === undefined) {
+        owners.unshift(username)
+      } else if (brokerId === this.#broker.id ? this.#holders.has(clientId) : brokerAlive(this.#broker, brokerId, this.#upSince) !== false) {
+        owners.push(username)
+      } else {
+        stale.push(topic)
+      }
+    }
+    if (stale.length > 0) {
+      removeSubscriptions(this.#broker, clientId, stale).catch((err: unknown) => { this.#log.warn({ err, clientId }, 'stale owner records not removed') })
+    }
+    return owners
+  }
+}
