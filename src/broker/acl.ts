@@ -9,6 +9,7 @@ import { ConfigError } from '../plugin/errors.js'
 import { WarnLimiter, type Logger } from '../plugin/log.js'
 import { checkPattern, Pattern } from '../plugin/patterns.js'
 import { isTable, rejectUnknownKeys } from '../plugin/table.js'
+import { covers, isFilter, matchesTopic, overlaps } from './topic-filters.js'
 
 export interface AclEntry {
   action: 'allow' | 'deny'
@@ -158,7 +159,12 @@ export class TopicAcl {
       if (rule.username !== undefined && (username === undefined || !rule.username.matches(username, undefined))) continue
       if (rule.clientid !== undefined && (clientId === undefined || !rule.clientid.matches(clientId, undefined))) continue
       const levels = filled(rule, clientId, username)
-      if (levels === undefined) continue
+      if (levels === MISSING) continue
+      // a value that would change the filter's shape: an allow entry is not for it, a deny entry is (it fails closed)
+      if (levels === UNUSABLE) {
+        if (rule.allow) continue
+        return false
+      }
       const fits = typeof target === 'string'
         ? matchesTopic(levels, target)
         : rule.allow ? covers(levels, target) : overlaps(levels, target)
@@ -205,86 +211,31 @@ function willClientId (packet: PublishPacket): string | undefined {
   return typeof id === 'string' ? id : undefined
 }
 
+const MISSING = Symbol('a placeholder the client has no value for')
+const UNUSABLE = Symbol('a placeholder value that would change the filter')
+
 /**
- * The rule's filter with the client's username and client id filled in, or
- * undefined when one is missing or would change the filter's shape: empty,
- * holding `/`, `+` or `#` (a client id `#` must not turn `devices/${clientid}/#`
- * into `devices/#/#`), or making a filter that did not start with `$` start
- * with it (a client id `$SYS` must not reach the broker's topics).
+ * The rule's filter with the client's username and client id filled in;
+ * MISSING when the client has no value for one (no username); UNUSABLE
+ * when a value would change the filter's shape: empty, holding `/`, `+` or
+ * `#` (a client id `#` must not turn `devices/${clientid}/#` into
+ * `devices/#/#`, nor `a/b` slip past `deny devices/${clientid}/config`), or
+ * making a filter that did not start with `$` start with it (a client id
+ * `$SYS` must not reach the broker's topics).
  */
-function filled (rule: Rule, clientId: string | undefined, username: string | undefined): readonly string[] | undefined {
+function filled (rule: Rule, clientId: string | undefined, username: string | undefined): readonly string[] | typeof MISSING | typeof UNUSABLE {
   if (!rule.placeholders) return rule.levels
+  let missing = false
   let unusable = false
   const levels = rule.levels.map((level) => !level.includes('${')
     ? level
     : level.replace(PLACEHOLDER, (_, name: string) => {
       const value = name === 'username' ? username : clientId
-      if (value === undefined || value.length === 0 || /[/+#]/.test(value)) unusable = true
+      if (value === undefined) missing = true
+      else if (value.length === 0 || /[/+#]/.test(value)) unusable = true
       return value ?? ''
     }))
-  if (unusable) return undefined
-  if (!rule.dollar && levels[0]?.charCodeAt(0) === DOLLAR) return undefined
+  if (missing) return MISSING
+  if (unusable || (!rule.dollar && levels[0]?.charCodeAt(0) === DOLLAR)) return UNUSABLE
   return levels
-}
-
-/**
- * Whether a topic name (no wildcards) matches a filter, by MQTT's rules: `+`
- * is one level, `#` the rest including none, and a filter that starts with
- * a wildcard does not match a topic that starts with `$`. The topic is
- * scanned, not split: this runs for every PUBLISH while an ACL is on.
- */
-export function matchesTopic (filter: readonly string[], topic: string): boolean {
-  let at = 0
-  for (let i = 0; i < filter.length; i++) {
-    const level = filter[i] ?? ''
-    if (i === 0 && (level === '#' || level === '+') && topic.charCodeAt(0) === DOLLAR) return false
-    if (level === '#') return true
-    // the topic has no level left
-    if (at > topic.length) return false
-    let end = topic.indexOf('/', at)
-    if (end === -1) end = topic.length
-    if (level !== '+' && (end - at !== level.length || !topic.startsWith(level, at))) return false
-    at = end + 1
-  }
-  return at > topic.length
-}
-
-/** Whether every topic filter `f` matches, filter `p` matches too (what an allow entry needs). */
-export function covers (p: readonly string[], f: readonly string[]): boolean {
-  if (startsWithWildcard(p) && isDollar(f[0])) return false
-  for (let i = 0; i < p.length; i++) {
-    const level = p[i]
-    if (level === '#') return true
-    const other = f[i]
-    if (other === undefined || other === '#') return false
-    if (level !== '+' && level !== other) return false
-  }
-  return f.length === p.length
-}
-
-/** Whether some topic matches both filters (what a deny entry needs). */
-export function overlaps (p: readonly string[], f: readonly string[]): boolean {
-  if ((startsWithWildcard(p) && isDollar(f[0])) || (startsWithWildcard(f) && isDollar(p[0]))) return false
-  const n = Math.max(p.length, f.length)
-  for (let i = 0; i < n; i++) {
-    const a = p[i]
-    const b = f[i]
-    if (a === '#' || b === '#') return true
-    if (a === undefined || b === undefined) return false
-    if (a !== '+' && b !== '+' && a !== b) return false
-  }
-  return true
-}
-
-/** Whether split levels form an MQTT filter: `+` and `#` only as whole levels, `#` only last. */
-function isFilter (levels: readonly string[]): boolean {
-  return levels.every((level, i) => level === '#' ? i === levels.length - 1 : level === '+' || !/[+#]/.test(level))
-}
-
-function startsWithWildcard (levels: readonly string[]): boolean {
-  return levels[0] === '#' || levels[0] === '+'
-}
-
-function isDollar (level: string | undefined): boolean {
-  return level?.charCodeAt(0) === DOLLAR
 }

@@ -61,7 +61,8 @@ export async function startServer ({ settings, log, loadSettings }: ServerOption
   const acl = new TopicAcl(settings.acl, (client) => users.usernameOf(client), log.child({ module: 'acl' }))
   // the host's hooks, which the plugin wraps: the ACL sees P2P topics as published
   const broker = await Aedes.createBroker({ ...storeOptions(node, disk), authenticate: users.authenticate, authorizePublish: acl.authorizePublish, authorizeSubscribe: acl.authorizeSubscribe })
-  const plugin = await register(broker, { ...settings.plugin, cluster: node?.cluster, limits: pluginLimits(limits), logger: log.child({ module: 'p2p' }) })
+  // with no [[users]] nobody owns a client id: a username nobody checked proves nothing
+  const plugin = await register(broker, { ...settings.plugin, users, cluster: node?.cluster, limits: pluginLimits(limits), logger: log.child({ module: 'p2p' }) })
   // last, so that its checks come before the password's and the plugin's
   guardAdmission(broker, { available: node?.available, hits, log })
   const connections = new Connections(broker, limits, hits, log.child({ module: 'connections' }))

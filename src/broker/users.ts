@@ -142,6 +142,11 @@ export class Users {
   /** Checks running or waiting now. */
   get pending (): number { return this.#pending }
 
+  /** Whether `username` is one of the users now. */
+  has (username: string): boolean {
+    return this.#byName.has(username)
+  }
+
   /** The username a client logged in with, once its password was checked; undefined for one let in without users. */
   usernameOf (client: Client): string | undefined {
     return this.#usernames.get(client)

@@ -5,7 +5,7 @@
  * never has to care.
  */
 import type { Client } from 'aedes'
-import type { Logger } from './log.js'
+import { WarnLimiter, type Logger } from './log.js'
 import type { Owners } from './owners.js'
 import { NEEDS_OWNER, Rules, type RuleConfig, type RuleSubject } from './rules.js'
 
@@ -41,12 +41,15 @@ export class Authorization {
   readonly #log: Logger
   // Aedes does not keep the CONNECT username on the client; rules need it, and the target's
   readonly #owners: Owners
+  // a store that is away would otherwise log one line per message
+  readonly #warnings: WarnLimiter
 
   constructor (rules: readonly RuleConfig[], hook: AuthorizeP2P | undefined, owners: Owners, log: Logger) {
     this.#rules = new Rules(rules)
     this.#hook = hook
     this.#owners = owners
     this.#log = log
+    this.#warnings = new WarnLimiter(log)
   }
 
   /** Takes effect for the next message. */
@@ -75,7 +78,7 @@ export class Authorization {
     try {
       subject.targetUser = await this.#owners.owner(subject.target)
     } catch (err) {
-      this.#log.error({ err, target: subject.target }, 'the owner of a P2P target could not be read; message refused')
+      this.#warnings.warn({ err: (err as Error).message, target: subject.target }, 'the owner of a P2P target could not be read; message refused')
       return 'refused by rule'
     }
     if (rules.allows(subject) !== true) return 'refused by rule'

@@ -46,6 +46,7 @@ export function installHooks (broker: Aedes, { router, owners, sessions, deliver
     if (client.closed) return
     if (client.clean) await owners.recordConnection(client)
     else await sessions.mark(client, owners.usernameOf(client))
+    await owners.settle(client)
   })
   replacePublish(broker, router)
 

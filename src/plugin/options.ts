@@ -3,6 +3,7 @@
  * TOML file holding only rmqtt's `mode = "..."` is complete — and the options
  * fixed for the plugin's lifetime.
  */
+import type { Client } from 'aedes'
 import type { Cluster } from '../cluster/strategy.js'
 import type { AuthorizeP2P } from './authorization.js'
 import { ConfigError } from './errors.js'
@@ -51,6 +52,17 @@ export interface P2POptions extends Partial<PluginConfig> {
    */
   authorize?: AuthorizeP2P
   /**
+   * Who the clients are, when the host knows better than the CONNECT
+   * packet: the user a client was let in as (undefined for none), and
+   * whether a user still exists. A client id belongs to that user
+   * (docs/behaviour.md §8), and records of users that no longer exist
+   * count for nobody. Pass it when your `authenticate` does not check
+   * usernames (a token in the password, or none), or ownership would rest
+   * on what clients claim.
+   * @default the username each client connected with, once `authenticate` let it in; every user exists
+   */
+  users?: UserDirectory
+  /**
    * Refuse stop() and reload(), as rmqtt's immutable plugins do.
    * @default false
    */
@@ -83,9 +95,17 @@ export interface P2POptions extends Partial<PluginConfig> {
   logger?: Logger
 }
 
+/** Who the clients are: the broker's `[[users]]` is one. */
+export interface UserDirectory {
+  /** The user a client was let in as; undefined for a client without one. Asked once `authenticate` has let it in. */
+  usernameOf (client: Client): string | undefined
+  /** Whether a user still exists: a client id held by a user that does not is nobody's. */
+  has (username: string): boolean
+}
+
 export const PLUGIN_DEFAULTS: Readonly<PluginConfig> = Object.freeze({ mode: 'prefix', keyword: 'p2p', rules: [] })
 export const PLUGIN_KEYS: readonly string[] = ['mode', 'keyword', 'rules']
-export const OPTION_KEYS: readonly string[] = [...PLUGIN_KEYS, 'configFile', 'authorize', 'immutable', 'startup', 'cluster', 'limits', 'logger']
+export const OPTION_KEYS: readonly string[] = [...PLUGIN_KEYS, 'configFile', 'authorize', 'users', 'immutable', 'startup', 'cluster', 'limits', 'logger']
 
 /** Checks the plugin's keys of `input`; keys it does not own are left to the caller. */
 export function pluginConfig (input: Table, base: Readonly<PluginConfig> = PLUGIN_DEFAULTS): PluginConfig {

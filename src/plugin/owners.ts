@@ -16,14 +16,24 @@ import { ownerMarker, ownerOf } from './channel.js'
 import { afterAuthenticate, brokerAlive } from './host.js'
 import { addSubscriptions, removeSubscriptions, subscriptionsOf } from './host-store.js'
 import type { Logger } from './log.js'
+import type { UserDirectory } from './options.js'
 
-// How long a CONNECT may wait for the store to say who holds its id: a
-// client connecting while the store is away gets its answer (CONNACK 3)
-// within the 2 s docs/behaviour.md §7 promises.
+// How long a CONNECT, or a message a target_user rule is checking, may wait
+// for the store to say who holds an id: a client connecting while the store
+// is away gets its answer (CONNACK 3) within the 2 s docs/behaviour.md §7
+// promises, and a message is refused rather than held.
 const READ_WAIT_MS = 1000
 // CONNACK return codes (MQTT 3.1.1 §3.2.2.3)
 const SERVER_UNAVAILABLE = 3
 const NOT_AUTHORIZED = 5
+
+async function withinReadWait<T> (reading: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => { reject(new Error(`the store did not answer within ${READ_WAIT_MS} ms`)) }, READ_WAIT_MS)
+  })
+  return Promise.race([reading, late]).finally(() => { clearTimeout(timer) })
+}
 
 function refuse (code: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode: code }) as AuthenticateError
@@ -35,6 +45,7 @@ export class Owners {
   readonly #shared: boolean
   readonly #upSince = Date.now()
   readonly #log: Logger
+  readonly #users: UserDirectory | undefined
   /** the username each client was let in with */
   readonly #usernames = new WeakMap<Client, string>()
   /** this node's clients past their check, by id: connecting or connected */
@@ -42,9 +53,10 @@ export class Owners {
   /** a clean connection's record in the shared store, while it is written */
   readonly #recording = new WeakMap<Client, Promise<void>>()
 
-  constructor (broker: Aedes, shared: boolean, log: Logger) {
+  constructor (broker: Aedes, shared: boolean, users: UserDirectory | undefined, log: Logger) {
     this.#broker = broker
     this.#shared = shared
+    this.#users = users
     this.#log = log
   }
 
@@ -60,7 +72,9 @@ export class Owners {
    * Returns what takes the wrapper out again.
    */
   guard (): () => void {
-    return afterAuthenticate(this.#broker, (client, username, admit) => {
+    return afterAuthenticate(this.#broker, (client, claimed, admit) => {
+      const users = this.#users
+      const username = users === undefined ? claimed : users.usernameOf(client)
       this.#claim(client, username).then(admit, (err: unknown) => {
         this.#log.error({ err, clientId: client.id }, 'the owner of a client id could not be read; connection refused')
         admit(refuse(SERVER_UNAVAILABLE, 'the owner of this client id could not be read'))
@@ -81,11 +95,14 @@ export class Owners {
     await writing
   }
 
-  /** The username of the user that holds `clientId`; null for an id nobody's user holds. */
+  /**
+   * The username of the user that holds `clientId`; null for an id nobody's
+   * user holds. Rejects when the store does not answer within READ_WAIT_MS.
+   */
   owner (clientId: string): string | null | Promise<string | null> {
     const holder = this.#holders.get(clientId)
     if (holder !== undefined && !holder.closed) return this.#usernames.get(holder) ?? null
-    return this.#stored(clientId).then((owners) => owners[0] ?? null)
+    return withinReadWait(this.#stored(clientId)).then((owners) => owners[0]?.username ?? null)
   }
 
   /** null when `username` may hold the client's id; else why not. */
@@ -97,15 +114,11 @@ export class Owners {
       return this.#usernames.get(holder) === username ? null : refuse(NOT_AUTHORIZED, `client id ${id} is held by another user`)
     }
     if (taken() !== null) return taken()
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => { reject(new Error(`the store did not answer within ${READ_WAIT_MS} ms`)) }, READ_WAIT_MS)
-    })
-    const owners = await Promise.race([this.#stored(id), late]).finally(() => { clearTimeout(timer) })
+    const owners = await withinReadWait(this.#stored(id))
     // a connect with the same id may have been let in while the store was read
     const now = taken()
     if (now !== null) return now
-    if (owners.some((owner) => owner !== username)) {
+    if (owners.some((owner) => owner.username !== username)) {
       this.#log.warn({ clientId: id, username: username ?? null }, 'connection refused: the client id belongs to another user')
       return refuse(NOT_AUTHORIZED, `client id ${id} belongs to another user`)
     }
@@ -131,21 +144,45 @@ export class Owners {
   }
 
   /**
-   * The users the store names as holding `clientId`: its persistent
-   * session's owner, and the users of connections to live brokers. Records
-   * of connections that are gone are removed on the way.
+   * Two users that connect with one free id at the same moment on two
+   * nodes are both let in (each read the store before the other wrote) and
+   * both recorded; then each would refuse the other for good. So once a
+   * connection is recorded in a shared store, its records are read back:
+   * where two users are recorded, the first by name keeps the id and the
+   * others' records go. Each connection writes before it reads, so the
+   * later read sees both records, and every reader picks the same user.
    */
-  async #stored (clientId: string): Promise<string[]> {
-    const owners: string[] = []
+  async settle (client: Client): Promise<void> {
+    const id = client.id
+    if (!this.#shared || !this.#usernames.has(client)) return
+    const records = await this.#stored(id)
+    const keeper = records.reduce<string | undefined>((first, { username }) => first === undefined || username < first ? username : first, undefined)
+    const others = records.filter(({ username }) => username !== keeper).map(({ topic }) => topic)
+    if (others.length === 0) return
+    this.#log.warn({ clientId: id, keeper }, 'two users connected with one client id at once; it stays with one of them')
+    await removeSubscriptions(this.#broker, id, others)
+  }
+
+  /**
+   * The records in the store of users holding `clientId`: its persistent
+   * session's owner first, then the users of connections to live brokers.
+   * Records of connections that are gone, and of users that are, are
+   * removed on the way.
+   */
+  async #stored (clientId: string): Promise<Array<{ username: string, topic: string }>> {
+    const owners: Array<{ username: string, topic: string }> = []
     const stale: string[] = []
     for (const { topic } of await subscriptionsOf(this.#broker, clientId)) {
       const marker = ownerOf(clientId, topic)
       if (marker === null) continue
       const { username, brokerId } = marker
-      if (brokerId === undefined) {
-        owners.unshift(username)
+      if (this.#users?.has(username) === false) {
+        // a user removed since: what it held is nobody's
+        stale.push(topic)
+      } else if (brokerId === undefined) {
+        owners.unshift({ username, topic })
       } else if (brokerId === this.#broker.id ? this.#holders.has(clientId) : brokerAlive(this.#broker, brokerId, this.#upSince) !== false) {
-        owners.push(username)
+        owners.push({ username, topic })
       } else {
         stale.push(topic)
       }

@@ -71,7 +71,7 @@ class P2PPlugin implements P2PHandle {
     this.#log = log
     const counters = this.#counters = new Counters(log)
     // the store is shared with other nodes exactly when its index may lag behind them
-    const owners = new Owners(broker, cluster.indexMayLag, log)
+    const owners = new Owners(broker, cluster.indexMayLag, options.users, log)
     const authorization = this.#authorization = new Authorization(config.rules, options.authorize, owners, log)
     const hostForward = broker.authorizeForward
     const pending = new Pending(broker, limits, counters, log)
@@ -151,8 +151,11 @@ export async function register (aedes: Aedes, options: P2POptions = {}): Promise
   const given: unknown = options
   if (!isTable(given)) throw new ConfigError('register() options must be an object', 'options')
   rejectUnknownKeys(given, OPTION_KEYS, 'register() options')
-  const { configFile, authorize, cluster, logger, limits, ...inline } = options
+  const { configFile, authorize, users, cluster, logger, limits, ...inline } = options
   if (authorize !== undefined && typeof authorize !== 'function') throw new ConfigError('authorize must be a function', 'authorize')
+  if (users !== undefined && (typeof users?.usernameOf !== 'function' || typeof users.has !== 'function')) {
+    throw new ConfigError('users must have usernameOf(client) and has(username)', 'users')
+  }
   const strategy = cluster ?? standalone()
   const checkedLimits = pluginLimits(limits)
   if (typeof strategy.attach !== 'function' || typeof strategy.elsewhere !== 'function') {

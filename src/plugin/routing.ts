@@ -148,7 +148,30 @@ export class Router {
       this.#decide(refusal, client, topic, parsed, payload, qos, done)
       return
     }
-    void refusal.then((late) => { this.#decide(late, client, topic, parsed, payload, qos, done) })
+    // a check that answers later (the target's owner from the store, the
+    // user's hook) holds the message meanwhile, within the same bound as
+    // what waits on the store
+    const size = payload.length
+    const full = this.#full(size)
+    if (full !== null) {
+      this.#unavailable(full, parsed, qos, done)
+      return
+    }
+    const buffered = this.#buffered
+    buffered.messages++
+    buffered.bytes += size
+    void refusal.then((late) => {
+      buffered.messages--
+      buffered.bytes -= size
+      this.#decide(late, client, topic, parsed, payload, qos, done)
+    })
+  }
+
+  /** Which bound a message of `size` bytes would pass, if it waited now; null when it fits. */
+  #full (size: number): 'max_buffered_messages' | 'max_buffered_bytes' | null {
+    const buffered = this.#buffered
+    if (buffered.messages >= this.#maxBuffered.messages) return 'max_buffered_messages'
+    return buffered.bytes + size > this.#maxBuffered.bytes ? 'max_buffered_bytes' : null
   }
 
   #decide (refusal: Refusal, client: Client | null, topic: string, p2p: P2PTopic, payload: Buffer, qos: 0 | 1 | 2, done: PublishDone): void {
@@ -171,7 +194,7 @@ export class Router {
     // everything below may wait on the store or the cluster: what waits is bounded
     const buffered = this.#buffered
     const size = payload.length
-    const full = buffered.messages >= this.#maxBuffered.messages ? 'max_buffered_messages' : buffered.bytes + size > this.#maxBuffered.bytes ? 'max_buffered_bytes' : null
+    const full = this.#full(size)
     if (full !== null) {
       this.#unavailable(full, p2p, qos, done)
       return

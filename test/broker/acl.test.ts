@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { IClientOptions, MqttClient } from 'mqtt'
-import { covers, matchesTopic, overlaps, type AclEntry } from '../../src/broker/acl.js'
+import type { AclEntry } from '../../src/broker/acl.js'
+import { covers, matchesTopic, overlaps } from '../../src/broker/topic-filters.js'
 import { hashPassword } from '../../src/broker/users.js'
 import { connectClient } from '../helpers/broker.js'
 import { closed, collect, fence, until, waitFor } from '../helpers/messages.js'
@@ -167,6 +168,22 @@ describe('topic ACL', () => {
     await closed(hash)
     const other = await login(s, 'other')
     assert.deepEqual(await fence(other, bob, got), [])
+  })
+
+  it('lets no client id slip past a deny entry by holding a "/": such an entry fails closed', async () => {
+    const s = await server({
+      acl: [{ action: 'deny', access: 'publish', topic: 'devices/${clientid}/config' }, { action: 'allow', access: 'both', topic: '#' }]
+    })
+    const reader = await login(s, 'reader')
+    const got = collect(reader)
+    assert.equal(await granted(reader, 'devices/#'), 0)
+    // devices/a/b/config is what a device "a/b" may not write; with the id filled in, the entry would not match it
+    const slash = await login(s, 'a/b')
+    slash.publish('devices/a/b/config', 'overwritten', { qos: 1 })
+    await closed(slash)
+    const ok = await login(s, 'dev1')
+    await ok.publishAsync('devices/dev2/config', 'another device\'s: not denied by this entry', { qos: 1 })
+    assert.deepEqual((await fence(ok, reader, got)).map((m) => m.topic), ['devices/dev2/config'])
   })
 
   it('refuses every filter that overlaps a deny entry before an allow one, so # cannot read secret/', async () => {

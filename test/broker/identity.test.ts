@@ -56,6 +56,16 @@ describe('client id patterns', () => {
     assert.equal(await connackCode(port, 'ops-1', as('ops')), NOT_AUTHORIZED, 'a user with its own list does not get the default')
   })
 
+  it('gives an id to the user whose pattern is the most specific: bob cannot be bob-x or bob-x-phone, ids of user bob-x', async () => {
+    const s = await server({ users: await users({ username: 'bob' }, { username: 'bob-x' }), auth: { client_ids: ['${username}', '${username}-*'] } })
+    const port = s.addresses.mqtt?.port ?? 0
+    assert.equal(await connackCode(port, 'bob-x', as('bob')), NOT_AUTHORIZED)
+    assert.equal(await connackCode(port, 'bob-x-phone', as('bob')), NOT_AUTHORIZED)
+    assert.equal(await connackCode(port, 'bob-x-phone', as('bob-x')), 0)
+    assert.equal(await connackCode(port, 'bob-phone', as('bob')), 0)
+    assert.equal(await connackCode(port, 'bob-phone', as('bob-x')), NOT_AUTHORIZED)
+  })
+
   it('takes a user name with * in it literally', async () => {
     const s = await server({ users: await users({ username: 'a*' }, { username: 'eve' }), auth: { client_ids: ['${username}-*'] } })
     const port = s.addresses.mqtt?.port ?? 0
@@ -143,5 +153,28 @@ describe('the shipped multi-user example (config/example.toml)', () => {
     assert.equal(s.plugin.counters.dropped.refused, 1, 'bob\'s, at once')
     assert.deepEqual((await fence(laptop, phone, got)).map((m) => m.payload.toString()), ['from my laptop', 'from ops'])
     for (const c of [phone, laptop, bob, ops]) await c.endAsync()
+  })
+})
+
+describe('ownership on the broker', () => {
+  it('rests on checked usernames only: without [[users]], a claimed username does not lock a device out of its id', async () => {
+    const s = await server({})
+    const port = s.addresses.mqtt?.port ?? 0
+    const squatter = await connectClient(port, 'lamp-7', { username: 'mallory', clean: false })
+    await squatter.endAsync()
+    assert.equal(await connackCode(port, 'lamp-7', { clean: false }), 0, 'the device takes its id back')
+    assert.equal(await connackCode(port, 'lamp-7', { username: 'dev' }), 0)
+  })
+
+  it('frees the ids of a user the reload removed: its session no longer locks them', async () => {
+    const before = await users({ username: 'alice' }, { username: 'eve' })
+    const after = await users({ username: 'alice' })
+    const s = await server({ users: before }, async () => testSettings({ users: after }))
+    const port = s.addresses.mqtt?.port ?? 0
+    const eve = await connectClient(port, 'alice-phone', as('eve', { clean: false }))
+    await eve.endAsync()
+    assert.equal(await connackCode(port, 'alice-phone', as('alice')), NOT_AUTHORIZED, 'eve holds it while she is a user')
+    await s.reload()
+    assert.equal(await connackCode(port, 'alice-phone', as('alice')), 0)
   })
 })

@@ -11,9 +11,11 @@ import { after, before, describe, it } from 'node:test'
 import type { Aedes } from 'aedes'
 import { startRedis, type TestRedis } from '../../harness/redis.js'
 import { redisNode } from '../../src/cluster/redis.js'
+import type { ClusterLimits, P2POptions } from '../../src/index.js'
 import { ownerMarker } from '../../src/plugin/channel.js'
 import { addSubscriptions, destroyPersistence, subscriptionsOf } from '../../src/plugin/host-store.js'
 import { captureLog, connackCode, startBroker, type TestBroker } from '../helpers/broker.js'
+import { until } from '../helpers/messages.js'
 
 const HEARTBEAT_MS = 200
 let redis: TestRedis
@@ -24,17 +26,44 @@ function passwords (broker: Aedes): void {
   broker.authenticate = (_client, username, password, done) => { done(null, password?.toString() === `pw-${username ?? ''}`) }
 }
 
-async function node (): Promise<TestBroker> {
-  const parts = redisNode(redis.url, captureLog())
+async function node (plugin: P2POptions = {}, limits: Partial<ClusterLimits> = {}): Promise<TestBroker> {
+  const parts = redisNode(redis.url, captureLog(), limits)
   return startBroker({
     setup: passwords,
-    plugin: { cluster: parts.cluster },
+    plugin: { ...plugin, cluster: parts.cluster },
     aedes: { mq: parts.mq as never, persistence: parts.persistence as never, heartbeatInterval: HEARTBEAT_MS },
     teardown: destroyPersistence
   })
 }
 
 const eve = { username: 'eve', password: 'pw-eve' }
+
+describe('two users connecting with one fresh id at once, on two nodes', () => {
+  it('leaves the id to one of them, never locked for both', async () => {
+    const a = await node()
+    const b = await node()
+    const login = (user: string): { username: string, password: string, clean: false } => ({ username: user, password: `pw-${user}`, clean: false })
+    try {
+      for (let i = 0; i < 10; i++) {
+        const id = `race-${i}`
+        const [alice, bob] = await Promise.all([connackCode(a.port, id, login('alice')), connackCode(b.port, id, login('bob'))])
+        // both may get in: each read the store before the other wrote
+        const keeper = alice === 0 ? 'alice' : 'bob'
+        assert.ok(alice === 0 || bob === 0, `${id}: one of them got in`)
+        let again: number | 'closed' = -1
+        for (let tries = 0; tries < 40 && again !== 0; tries++) {
+          again = await connackCode(b.port, id, login(keeper))
+          if (again !== 0) await new Promise((resolve) => setTimeout(resolve, 50))
+        }
+        assert.equal(again, 0, `${id}: ${keeper} keeps it (alice ${alice}, bob ${bob} at first)`)
+        assert.equal(await connackCode(a.port, id, login(keeper === 'alice' ? 'bob' : 'alice')), 5, `${id}: and the other does not get it`)
+      }
+    } finally {
+      await b.close()
+      await a.close()
+    }
+  })
+})
 
 describe('the record of a clean connection on another node', () => {
   it('keeps the id its user\'s while that node lives, and not once a node that died has missed three heartbeats', async () => {
@@ -54,6 +83,32 @@ describe('the record of a clean connection on another node', () => {
       // alice's node still beats: her id stays hers
       assert.equal(await connackCode(b.port, 'kiosk-1', eve), 5)
     } finally {
+      await b.close()
+      await a.close()
+    }
+  })
+})
+
+describe('target_user while Redis does not answer', () => {
+  it('holds the messages waiting for the target\'s owner within max_buffered_bytes, and refuses them within a second', async () => {
+    const rules: P2POptions['rules'] = [{ action: 'allow', target_user: '${username}' }, { action: 'deny' }]
+    const a = await node({ rules }, { max_buffered_bytes: 4 * 1024 * 1024 })
+    const b = await node({ rules })
+    const frozen = redis.pid()
+    try {
+      const tablet = await b.connect('bob-tablet', { username: 'bob', password: 'pw-bob' })
+      const laptop = await a.connect('bob-laptop', { username: 'bob', password: 'pw-bob' })
+      process.kill(frozen, 'SIGSTOP')
+      // 100 x 256 KiB: the owner of a target on the other node is read from Redis, which is frozen
+      const payload = Buffer.alloc(256 * 1024)
+      for (let i = 0; i < 100; i++) laptop.publish('p2p/bob-tablet/x', payload, { qos: 0 })
+      await until(() => a.plugin.counters.dropped.cluster_unavailable + a.plugin.counters.dropped.refused === 100, 10_000, 'every message answered')
+      const { cluster_unavailable: unavailable, refused } = a.plugin.counters.dropped
+      assert.ok(unavailable >= 80, `past 4 MiB they are not held: ${unavailable} dropped at once, ${refused} refused after the wait`)
+      process.kill(frozen, 'SIGCONT')
+      await tablet.endAsync()
+    } finally {
+      process.kill(frozen, 'SIGCONT')
       await b.close()
       await a.close()
     }
