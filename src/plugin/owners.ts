@@ -48,7 +48,7 @@ export class Owners {
   readonly #users: UserDirectory | undefined
   /** the username each client was let in with */
   readonly #usernames = new WeakMap<Client, string>()
-  /** this node's clients past their check, by id: connecting or connected */
+  /** this node's clients with a user past their check, by id: connecting or connected */
   readonly #holders = new Map<string, Client>()
   /** a clean connection's record in the shared store, while it is written */
   readonly #recording = new WeakMap<Client, Promise<void>>()
@@ -122,10 +122,12 @@ export class Owners {
       this.#log.warn({ clientId: id, username: username ?? null }, 'connection refused: the client id belongs to another user')
       return refuse(NOT_AUTHORIZED, `client id ${id} belongs to another user`)
     }
-    // Aedes drops the answer for a client gone meanwhile; its 'close' has been and will not come again
-    if (client.closed || client.conn.destroyed) return null
+    // A client without a user holds its id for nobody, so it costs nothing
+    // to keep; and Aedes drops the answer for a client gone meanwhile, whose
+    // 'close' has been and will not come again.
+    if (username === undefined || client.closed || client.conn.destroyed) return null
     this.#holders.set(id, client)
-    if (username !== undefined) this.#usernames.set(client, username)
+    this.#usernames.set(client, username)
     client.conn.once('close', () => { this.#release(client) })
     return null
   }
@@ -155,12 +157,18 @@ export class Owners {
   async settle (client: Client): Promise<void> {
     const id = client.id
     if (!this.#shared || !this.#usernames.has(client)) return
-    const records = await this.#stored(id)
+    let records
+    try {
+      records = await this.#stored(id)
+    } catch (err) {
+      this.#log.warn({ err, clientId: id }, 'the owner records of a client id could not be read back')
+      return
+    }
     const keeper = records.reduce<string | undefined>((first, { username }) => first === undefined || username < first ? username : first, undefined)
     const others = records.filter(({ username }) => username !== keeper).map(({ topic }) => topic)
     if (others.length === 0) return
     this.#log.warn({ clientId: id, keeper }, 'two users connected with one client id at once; it stays with one of them')
-    await removeSubscriptions(this.#broker, id, others)
+    await removeSubscriptions(this.#broker, id, others).catch((err: unknown) => { this.#log.warn({ err, clientId: id }, 'owner records not removed') })
   }
 
   /**

@@ -68,6 +68,16 @@ export function ownership (topology: Topology): void {
       await until(() => !first.connected, 5000, 'the first connection closed')
     })
 
+    it('lets a user take an id held by a client without a username: it is nobody\'s', async () => {
+      const t = await start({ setup: passwords })
+      const anonymous = await t.target.connect('sensor-9', { clean: false })
+      const alice = await t.target.connect('sensor-9', as('alice'))
+      await until(() => !anonymous.connected, 5000, 'taken over, as MQTT has it')
+      // and while alice holds it, it is hers
+      assert.equal(await connackCode(t.sender.port, 'sensor-9', { clean: false }), NOT_AUTHORIZED)
+      assert.equal(alice.connected, true)
+    })
+
     it('lets another user have an id once its clean connection has ended', async () => {
       const t = await start({ setup: passwords })
       const alice = await t.target.connect('shared-kiosk', as('alice'))
