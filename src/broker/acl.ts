@@ -160,11 +160,8 @@ export class TopicAcl {
       if (rule.clientid !== undefined && (clientId === undefined || !rule.clientid.matches(clientId, undefined))) continue
       const levels = filled(rule, clientId, username)
       if (levels === MISSING) continue
-      // a value that would change the filter's shape: an allow entry is not for it, a deny entry is (it fails closed)
-      if (levels === UNUSABLE) {
-        if (rule.allow) continue
-        return false
-      }
+      // a value that would change the filter's shape: an allow entry is not for it
+      if (levels === UNUSABLE) continue
       const fits = typeof target === 'string'
         ? matchesTopic(levels, target)
         : rule.allow ? covers(levels, target) : overlaps(levels, target)
@@ -216,12 +213,13 @@ const UNUSABLE = Symbol('a placeholder value that would change the filter')
 
 /**
  * The rule's filter with the client's username and client id filled in;
- * MISSING when the client has no value for one (no username); UNUSABLE
- * when a value would change the filter's shape: empty, holding `/`, `+` or
- * `#` (a client id `#` must not turn `devices/${clientid}/#` into
- * `devices/#/#`, nor `a/b` slip past `deny devices/${clientid}/config`), or
- * making a filter that did not start with `$` start with it (a client id
- * `$SYS` must not reach the broker's topics).
+ * MISSING when the client has no value for one (no username). For an allow
+ * entry, UNUSABLE when a value would change the filter's shape: empty,
+ * holding `/`, `+` or `#` (a client id `#` must not turn
+ * `devices/${clientid}/#` into `devices/#/#`), or making a filter that did
+ * not start with `$` start with it (a client id `$SYS` must not reach the
+ * broker's topics). A deny entry takes such a value as it is, which only
+ * widens what it denies.
  */
 function filled (rule: Rule, clientId: string | undefined, username: string | undefined): readonly string[] | typeof MISSING | typeof UNUSABLE {
   if (!rule.placeholders) return rule.levels
@@ -236,6 +234,9 @@ function filled (rule: Rule, clientId: string | undefined, username: string | un
       return value ?? ''
     }))
   if (missing) return MISSING
-  if (unusable || (!rule.dollar && levels[0]?.charCodeAt(0) === DOLLAR)) return UNUSABLE
-  return levels
+  if (!unusable && (rule.dollar || levels[0]?.charCodeAt(0) !== DOLLAR)) return levels
+  // A deny entry takes the value as it is: its `/` makes levels, its `+`
+  // and `#` wildcards, so it only ever denies more (`a/b` cannot write
+  // devices/a/b/config, and still writes weather/today).
+  return rule.allow ? UNUSABLE : levels.join('/').split('/')
 }

@@ -37,7 +37,8 @@ export class ClientIds {
     for (const { username, client_ids: own } of users) {
       for (const source of own ?? defaults ?? []) {
         // cut at `*` before filling in, as Pattern does: a `*` in a username is literal
-        const parts = source.split('*').map((part) => part.replaceAll('${username}', username))
+        // a function, so that `$&` or `$$` in a name stays as it is
+        const parts = source.split('*').map((part) => part.replaceAll('${username}', () => username))
         const owned = { username, pattern: new Pattern(source, fillUsername), literal: parts.join('').length }
         const key = parts[0] ?? ''
         const index = parts.length === 1 ? this.#exact : this.#byPrefix

@@ -97,6 +97,12 @@ export async function startServer ({ settings, log, loadSettings }: ServerOption
     users.replace(next.users, next.auth.client_ids)
     acl.replace(next.acl)
     disconnectRefused(broker, users, log)
+    if (users.enabled() && identitiesChanged(current, next)) {
+      // what a removed user held goes, rather than to whoever takes the id next
+      await plugin.endSessions((username, clientId) => !users.mayUse(username, clientId)).catch((err: unknown) => {
+        log.error({ err }, 'the sessions of removed users could not all be ended')
+      })
+    }
     log.level = next.log.level
     const fixed = ['listeners', 'admin', 'limits', 'persistence', 'cluster'] as const
     for (const part of fixed) {
@@ -202,6 +208,12 @@ async function shutdown (broker: Aedes, listeners: Listener[], connections: Conn
   // settles now that its connections are gone; nothing more is waited for
   work.catch(() => {})
   return false
+}
+
+/** Whether a reload changed who may hold which client ids (not a password alone). */
+function identitiesChanged (before: Settings, after: Settings): boolean {
+  const ids = (s: Settings): string => JSON.stringify([s.users.map((u) => [u.username, u.client_ids]), s.auth.client_ids])
+  return ids(before) !== ids(after)
 }
 
 /**

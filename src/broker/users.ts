@@ -142,9 +142,14 @@ export class Users {
   /** Checks running or waiting now. */
   get pending (): number { return this.#pending }
 
-  /** Whether `username` is one of the users now. */
-  has (username: string): boolean {
-    return this.#byName.has(username)
+  /** Whether passwords are checked at all: with no users, nobody is, and no client id has an owner. */
+  enabled (): boolean {
+    return this.#byName.size > 0
+  }
+
+  /** Whether `username` is one of the users now, and may connect with `clientId`. */
+  mayUse (username: string, clientId: string): boolean {
+    return this.#byName.has(username) && this.#ids.allows(username, clientId)
   }
 
   /** The username a client logged in with, once its password was checked; undefined for one let in without users. */
@@ -165,7 +170,7 @@ export class Users {
   stillAllowed (client: Client): boolean {
     if (this.#byName.size === 0) return true
     const username = this.#usernames.get(client)
-    return username !== undefined && this.#byName.has(username) && this.#ids.allows(username, client.id)
+    return username !== undefined && this.mayUse(username, client.id)
   }
 
   readonly authenticate = (client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void => {
@@ -207,7 +212,7 @@ export class Users {
         return
       }
       // asked of the users as they are now: a reload during the check counts
-      if (!this.#byName.has(username) || !this.#ids.allows(username, client.id)) {
+      if (!this.mayUse(username, client.id)) {
         done(refuse(NOT_AUTHORIZED, `client id not allowed for user ${username}`), null)
         return
       }

@@ -45,7 +45,7 @@ export function installHooks (broker: Aedes, { router, owners, sessions, deliver
     // a client that closed while connecting has nothing to be found by
     if (client.closed) return
     if (client.clean) await owners.recordConnection(client)
-    else await sessions.mark(client, owners.usernameOf(client))
+    else await sessions.mark(client, owners.sessionRecord(client))
     await owners.settle(client)
   })
   replacePublish(broker, router)
@@ -87,7 +87,7 @@ export function installHooks (broker: Aedes, { router, owners, sessions, deliver
   broker.on('unsubscribe', (topics: string[], client: Client) => {
     // a session's channel subscription and its owner are not the client's to drop
     if (topics.some(isChannel)) {
-      if (!client.clean) void sessions.mark(client, owners.usernameOf(client))
+      if (!client.clean) void sessions.mark(client, owners.sessionRecord(client))
       else void owners.recordConnection(client).catch(() => {})
     }
   })

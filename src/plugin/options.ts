@@ -53,13 +53,11 @@ export interface P2POptions extends Partial<PluginConfig> {
   authorize?: AuthorizeP2P
   /**
    * Who the clients are, when the host knows better than the CONNECT
-   * packet: the user a client was let in as (undefined for none), and
-   * whether a user still exists. A client id belongs to that user
-   * (docs/behaviour.md §8), and records of users that no longer exist
-   * count for nobody. Pass it when your `authenticate` does not check
-   * usernames (a token in the password, or none), or ownership would rest
-   * on what clients claim.
-   * @default the username each client connected with, once `authenticate` let it in; every user exists
+   * packet: the user a client was let in as (undefined for none). A client
+   * id belongs to that user (docs/behaviour.md §8). Pass it when your
+   * `authenticate` does not check usernames (a token in the password, or
+   * none), or ownership would rest on what clients claim.
+   * @default the username each client connected with, once `authenticate` let it in
    */
   users?: UserDirectory
   /**
@@ -99,8 +97,8 @@ export interface P2POptions extends Partial<PluginConfig> {
 export interface UserDirectory {
   /** The user a client was let in as; undefined for a client without one. Asked once `authenticate` has let it in. */
   usernameOf (client: Client): string | undefined
-  /** Whether a user still exists: a client id held by a user that does not is nobody's. */
-  has (username: string): boolean
+  /** Whether users are checked at all now; while they are not, no client id has an owner (their records are kept for when they are again). @default always */
+  enabled? (): boolean
 }
 
 export const PLUGIN_DEFAULTS: Readonly<PluginConfig> = Object.freeze({ mode: 'prefix', keyword: 'p2p', rules: [] })

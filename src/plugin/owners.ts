@@ -12,9 +12,9 @@
  * that broker misses three heartbeats.
  */
 import type { Aedes, AuthenticateError, Client } from 'aedes'
-import { ownerMarker, ownerOf } from './channel.js'
-import { afterAuthenticate, brokerAlive } from './host.js'
-import { addSubscriptions, removeSubscriptions, subscriptionsOf } from './host-store.js'
+import { ownerMarker, ownerOf, SESSIONS_TOPIC } from './channel.js'
+import { afterAuthenticate, brokerAlive, unregisterClosed } from './host.js'
+import { addSubscriptions, clientsSubscribedTo, dropQueue, endSession, removeSubscriptions, subscriptionsOf } from './host-store.js'
 import type { Logger } from './log.js'
 import type { UserDirectory } from './options.js'
 
@@ -23,6 +23,10 @@ import type { UserDirectory } from './options.js'
 // is away gets its answer (CONNACK 3) within the 2 s docs/behaviour.md §7
 // promises, and a message is refused rather than held.
 const READ_WAIT_MS = 1000
+// A record's QoS, which no delivery ever reads, says whether the connection
+// that wrote it was of the user that held the id already, for settle()
+const NEWCOMER = 0
+const INCUMBENT = 1
 // CONNACK return codes (MQTT 3.1.1 §3.2.2.3)
 const SERVER_UNAVAILABLE = 3
 const NOT_AUTHORIZED = 5
@@ -52,12 +56,18 @@ export class Owners {
   readonly #holders = new Map<string, Client>()
   /** a clean connection's record in the shared store, while it is written */
   readonly #recording = new WeakMap<Client, Promise<void>>()
+  /** clients whose user held their id already when they connected */
+  readonly #incumbents = new WeakSet<Client>()
+  /** clients closed while connecting because another user took their id at that moment */
+  readonly #evicted = new WeakSet<Client>()
 
   constructor (broker: Aedes, shared: boolean, users: UserDirectory | undefined, log: Logger) {
     this.#broker = broker
     this.#shared = shared
     this.#users = users
     this.#log = log
+    // Aedes 1.2 registers a client that closed while it was connecting, and keeps it
+    if (shared) broker.on('client', (client) => { if (this.#evicted.has(client)) unregisterClosed(broker, client) })
   }
 
   /** The username a client was let in with; undefined for one without. */
@@ -74,6 +84,10 @@ export class Owners {
   guard (): () => void {
     return afterAuthenticate(this.#broker, (client, claimed, admit) => {
       const users = this.#users
+      if (users?.enabled?.() === false) {
+        admit(null)
+        return
+      }
       const username = users === undefined ? claimed : users.usernameOf(client)
       this.#claim(client, username).then(admit, (err: unknown) => {
         this.#log.error({ err, clientId: client.id }, 'the owner of a client id could not be read; connection refused')
@@ -90,9 +104,20 @@ export class Owners {
   async recordConnection (client: Client): Promise<void> {
     const username = this.#usernames.get(client)
     if (!this.#shared || !client.clean || username === undefined) return
-    const writing = addSubscriptions(this.#broker, client.id, [{ topic: ownerMarker(client.id, username, this.#broker.id), qos: 0 }])
+    const writing = addSubscriptions(this.#broker, client.id, [{ topic: ownerMarker(client.id, username, this.#broker.id), qos: this.#standing(client) }])
     this.#recording.set(client, writing.catch(() => {}))
     await writing
+  }
+
+  /** The record a persistent session keeps of its owner (sessions.ts); none for a client without a user. */
+  sessionRecord (client: Client): { topic: string, qos: number } | undefined {
+    const username = this.#usernames.get(client)
+    return username === undefined ? undefined : { topic: ownerMarker(client.id, username), qos: this.#standing(client) }
+  }
+
+  /** What a record says of the connection that wrote it, in its QoS: INCUMBENT when its user held the id already. */
+  #standing (client: Client): number {
+    return this.#incumbents.has(client) ? INCUMBENT : NEWCOMER
   }
 
   /**
@@ -126,6 +151,7 @@ export class Owners {
     // to keep; and Aedes drops the answer for a client gone meanwhile, whose
     // 'close' has been and will not come again.
     if (username === undefined || client.closed || client.conn.destroyed) return null
+    if (owners.length > 0) this.#incumbents.add(client)
     this.#holders.set(id, client)
     this.#usernames.set(client, username)
     client.conn.once('close', () => { this.#release(client) })
@@ -146,17 +172,20 @@ export class Owners {
   }
 
   /**
-   * Two users that connect with one free id at the same moment on two
-   * nodes are both let in (each read the store before the other wrote) and
-   * both recorded; then each would refuse the other for good. So once a
-   * connection is recorded in a shared store, its records are read back:
-   * where two users are recorded, the first by name keeps the id and the
-   * others' records go. Each connection writes before it reads, so the
-   * later read sees both records, and every reader picks the same user.
+   * Two users that connect with one id at the same moment on two nodes can
+   * both be let in: each read the store before the other wrote, as when a
+   * newcomer tries an id in the moment its owner reconnects with a clean
+   * session (Aedes has removed the owner's records, ours are not written
+   * yet). So once a connection is recorded in a shared store, the records
+   * are read back; each connection writes before it reads, so the later one
+   * sees both. The user that held the id already keeps it; between two
+   * newcomers, the first by name. The other's records go, and a connection
+   * that gives way is closed before its CONNACK.
    */
   async settle (client: Client): Promise<void> {
     const id = client.id
-    if (!this.#shared || !this.#usernames.has(client)) return
+    const username = this.#usernames.get(client)
+    if (!this.#shared || username === undefined) return
     let records
     try {
       records = await this.#stored(id)
@@ -164,33 +193,60 @@ export class Owners {
       this.#log.warn({ err, clientId: id }, 'the owner records of a client id could not be read back')
       return
     }
-    const keeper = records.reduce<string | undefined>((first, { username }) => first === undefined || username < first ? username : first, undefined)
-    const others = records.filter(({ username }) => username !== keeper).map(({ topic }) => topic)
+    const others = records.filter((record) => record.username !== username)
     if (others.length === 0) return
-    this.#log.warn({ clientId: id, keeper }, 'two users connected with one client id at once; it stays with one of them')
-    await removeSubscriptions(this.#broker, id, others).catch((err: unknown) => { this.#log.warn({ err, clientId: id }, 'owner records not removed') })
+    const keeps = this.#incumbents.has(client) ||
+      others.every((other) => other.qos !== INCUMBENT && username < other.username)
+    if (keeps) {
+      this.#log.warn({ clientId: id, username, others: others.map((o) => o.username) }, 'another user connected with this client id at the same moment; it stays with this one')
+      await this.#remove(id, others.map((record) => record.topic))
+      return
+    }
+    this.#log.warn({ clientId: id, username, holder: others[0]?.username }, 'connection closed: another user connected with this client id at the same moment and keeps it')
+    this.#evicted.add(client)
+    await this.#remove(id, [ownerMarker(id, username), ownerMarker(id, username, this.#broker.id)])
+    client.close()
+  }
+
+  /** See P2PHandle.endSessions. */
+  async endSessions (refuse: (username: string, clientId: string) => boolean): Promise<number> {
+    // read first: the list is not walked while it is changed
+    const ids: string[] = []
+    for await (const id of clientsSubscribedTo(this.#broker, SESSIONS_TOPIC)) ids.push(id)
+    let ended = 0
+    for (const id of ids) {
+      const records = await this.#stored(id)
+      if (!records.some(({ username }) => refuse(username, id))) continue
+      await dropQueue(this.#broker, id)
+      await endSession(this.#broker, id)
+      ended++
+    }
+    if (ended > 0) this.#log.info({ ended }, 'sessions ended: their owners may no longer hold them')
+    return ended
+  }
+
+  async #remove (id: string, topics: string[]): Promise<void> {
+    await removeSubscriptions(this.#broker, id, topics).catch((err: unknown) => { this.#log.warn({ err, clientId: id }, 'owner records not removed') })
   }
 
   /**
    * The records in the store of users holding `clientId`: its persistent
    * session's owner first, then the users of connections to live brokers.
-   * Records of connections that are gone, and of users that are, are
-   * removed on the way.
+   * Records of connections that are gone are removed on the way; those of
+   * users that are gone only by endSessions(), once this node is told, so a
+   * node that has not reloaded yet cannot free another's ids.
    */
-  async #stored (clientId: string): Promise<Array<{ username: string, topic: string }>> {
-    const owners: Array<{ username: string, topic: string }> = []
+  async #stored (clientId: string): Promise<Array<{ username: string, topic: string, qos: number }>> {
+    const owners: Array<{ username: string, topic: string, qos: number }> = []
     const stale: string[] = []
-    for (const { topic } of await subscriptionsOf(this.#broker, clientId)) {
+    for (const { topic, qos } of await subscriptionsOf(this.#broker, clientId)) {
       const marker = ownerOf(clientId, topic)
       if (marker === null) continue
       const { username, brokerId } = marker
-      if (this.#users?.has(username) === false) {
-        // a user removed since: what it held is nobody's
-        stale.push(topic)
-      } else if (brokerId === undefined) {
-        owners.unshift({ username, topic })
+      if (brokerId === undefined) {
+        owners.unshift({ username, topic, qos })
       } else if (brokerId === this.#broker.id ? this.#holders.has(clientId) : brokerAlive(this.#broker, brokerId, this.#upSince) !== false) {
-        owners.push({ username, topic })
+        owners.push({ username, topic, qos })
       } else {
         stale.push(topic)
       }

@@ -42,6 +42,14 @@ export interface P2PHandle {
    * one stays.
    */
   reload (source?: Partial<PluginConfig> | string): Promise<Readonly<PluginConfig>>
+  /**
+   * Ends every stored session whose owner `refuse(username, clientId)`
+   * says may no longer hold it — a user that is gone, an id that is now
+   * another user's: its queue is dropped and its subscriptions go, so the
+   * id is free and nobody else gets what was queued for it. Resolves with
+   * how many it ended. For after a change of users (the broker's reload).
+   */
+  endSessions (refuse: (username: string, clientId: string) => boolean): Promise<number>
   /** Routes P2P topics (again). */
   start (): void
   /**
@@ -62,6 +70,7 @@ class P2PPlugin implements P2PHandle {
   readonly #counters: Counters
   readonly #configFile: string | undefined
   readonly #log: Logger
+  readonly #owners: Owners
 
   constructor (broker: Aedes, config: PluginConfig, limits: PluginLimits, options: P2POptions, cluster: Cluster, log: Logger) {
     this.#config = config
@@ -71,7 +80,7 @@ class P2PPlugin implements P2PHandle {
     this.#log = log
     const counters = this.#counters = new Counters(log)
     // the store is shared with other nodes exactly when its index may lag behind them
-    const owners = new Owners(broker, cluster.indexMayLag, options.users, log)
+    const owners = this.#owners = new Owners(broker, cluster.indexMayLag, options.users, log)
     const authorization = this.#authorization = new Authorization(config.rules, options.authorize, owners, log)
     const hostForward = broker.authorizeForward
     const pending = new Pending(broker, limits, counters, log)
@@ -125,6 +134,10 @@ class P2PPlugin implements P2PHandle {
     return next
   }
 
+  async endSessions (refuse: (username: string, clientId: string) => boolean): Promise<number> {
+    return this.#owners.endSessions(refuse)
+  }
+
   start (): void {
     this.#router.running = true
   }
@@ -153,9 +166,7 @@ export async function register (aedes: Aedes, options: P2POptions = {}): Promise
   rejectUnknownKeys(given, OPTION_KEYS, 'register() options')
   const { configFile, authorize, users, cluster, logger, limits, ...inline } = options
   if (authorize !== undefined && typeof authorize !== 'function') throw new ConfigError('authorize must be a function', 'authorize')
-  if (users !== undefined && (typeof users?.usernameOf !== 'function' || typeof users.has !== 'function')) {
-    throw new ConfigError('users must have usernameOf(client) and has(username)', 'users')
-  }
+  if (users !== undefined && typeof users?.usernameOf !== 'function') throw new ConfigError('users must have usernameOf(client)', 'users')
   const strategy = cluster ?? standalone()
   const checkedLimits = pluginLimits(limits)
   if (typeof strategy.attach !== 'function' || typeof strategy.elsewhere !== 'function') {

@@ -5,7 +5,7 @@
  * like them, so the plugin keeps no session table of its own.
  */
 import type { Aedes, Client } from 'aedes'
-import { CHANNEL_QOS, channelOf, ownerMarker, SESSIONS_TOPIC } from './channel.js'
+import { CHANNEL_QOS, channelOf, SESSIONS_TOPIC } from './channel.js'
 import { addSubscriptions, subscriptionsByTopic, subscriptionsOf, type StoredSubscription } from './host-store.js'
 import type { Logger } from './log.js'
 
@@ -26,8 +26,8 @@ export class Sessions {
   }
 
   /**
-   * Records that a client has a persistent session, and the user it
-   * belongs to (owners.ts), if it has one. Awaited before its
+   * Records that a client has a persistent session, and `owner`, the
+   * record of the user it belongs to (owners.ts), if it has one. Awaited before its
    * CONNACK, so a sender on any node finds the session from the moment the
    * client is told it is connected, however soon it leaves again; but for
    * at most RECORD_WAIT_MS, after which the write goes on without holding
@@ -36,12 +36,12 @@ export class Sessions {
    * (aedes-persistence-redis waits for each write's broadcast by client id
    * and topic, one at a time).
    */
-  async mark (client: Client, username: string | undefined): Promise<void> {
+  async mark (client: Client, owner: { topic: string, qos: number } | undefined): Promise<void> {
     const id = client.id
     let recording = this.#recording.get(id)
     if (recording === undefined) {
       const subs = [{ topic: channelOf(id), qos: CHANNEL_QOS }, { topic: SESSIONS_TOPIC, qos: 1 }]
-      if (username !== undefined) subs.push({ topic: ownerMarker(id, username), qos: 0 })
+      if (owner !== undefined) subs.push(owner)
       recording = addSubscriptions(this.#broker, id, subs)
         .catch((err: unknown) => { this.#log.error({ err, clientId: id }, 'cannot record P2P session') })
         .finally(() => { this.#recording.delete(id) })

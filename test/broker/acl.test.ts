@@ -170,7 +170,7 @@ describe('topic ACL', () => {
     assert.deepEqual(await fence(other, bob, got), [])
   })
 
-  it('lets no client id slip past a deny entry by holding a "/": such an entry fails closed', async () => {
+  it('lets no client id slip past a deny entry by holding a "/": the entry takes the id as it is, and denies nothing else', async () => {
     const s = await server({
       acl: [{ action: 'deny', access: 'publish', topic: 'devices/${clientid}/config' }, { action: 'allow', access: 'both', topic: '#' }]
     })
@@ -179,11 +179,13 @@ describe('topic ACL', () => {
     assert.equal(await granted(reader, 'devices/#'), 0)
     // devices/a/b/config is what a device "a/b" may not write; with the id filled in, the entry would not match it
     const slash = await login(s, 'a/b')
+    await slash.publishAsync('weather/today', 'sunny', { qos: 1 })
     slash.publish('devices/a/b/config', 'overwritten', { qos: 1 })
     await closed(slash)
     const ok = await login(s, 'dev1')
     await ok.publishAsync('devices/dev2/config', 'another device\'s: not denied by this entry', { qos: 1 })
     assert.deepEqual((await fence(ok, reader, got)).map((m) => m.topic), ['devices/dev2/config'])
+    assert.equal(await denied(s, 'publish'), 1)
   })
 
   it('refuses every filter that overlaps a deny entry before an allow one, so # cannot read secret/', async () => {

@@ -10,7 +10,7 @@ import type { IClientOptions } from 'mqtt'
 import type { IConnackPacket } from 'mqtt-packet'
 import { loadSettings, type Settings } from '../../src/broker/settings.js'
 import { hashPassword } from '../../src/broker/users.js'
-import { connackCode, connectClient } from '../helpers/broker.js'
+import { connackCode, connectClient, connectCollectingAt } from '../helpers/broker.js'
 import { closed, collect, fence, waitFor } from '../helpers/messages.js'
 import { connectPacket, rawClient } from '../helpers/raw.js'
 import { serverPerTest, testSettings } from '../helpers/server.js'
@@ -164,6 +164,53 @@ describe('ownership on the broker', () => {
     await squatter.endAsync()
     assert.equal(await connackCode(port, 'lamp-7', { clean: false }), 0, 'the device takes its id back')
     assert.equal(await connackCode(port, 'lamp-7', { username: 'dev' }), 0)
+  })
+
+  it('drops what was queued for a removed user instead of handing it to whoever takes the id next', async () => {
+    const before = await users({ username: 'zed' }, { username: 'eve' }, { username: 'alice' })
+    const after = await users({ username: 'eve' }, { username: 'alice' })
+    const s = await server({ users: before }, async () => testSettings({ users: after }))
+    const port = s.addresses.mqtt?.port ?? 0
+    const zed = await connectClient(port, 'zed-phone', as('zed', { clean: false }))
+    await zed.endAsync()
+    const alice = await connectClient(port, 'alice-1', as('alice'))
+    await alice.publishAsync('p2p/zed-phone/secret', 'for zed only', { qos: 1 })
+    await s.reload()
+    const eve = await connectCollectingAt(port, 'zed-phone', as('eve', { clean: false }))
+    assert.equal(eve.sessionPresent, false, 'zed\'s session ended with him')
+    await alice.publishAsync('p2p/zed-phone/now', 'to whoever holds it now', { qos: 1 })
+    await waitFor(eve.got, 1)
+    assert.deepEqual(eve.got.map((m) => m.payload.toString()), ['to whoever holds it now'])
+    await eve.client.endAsync()
+    await alice.endAsync()
+  })
+
+  it('gives an id a reload moved from one user to another to the new one', async () => {
+    const before = await users({ username: 'alice', client_ids: ['kiosk-*'] }, { username: 'bob' })
+    const after = await users({ username: 'alice' }, { username: 'bob', client_ids: ['kiosk-*'] })
+    const s = await server({ users: before }, async () => testSettings({ users: after }))
+    const port = s.addresses.mqtt?.port ?? 0
+    const kiosk = await connectClient(port, 'kiosk-1', as('alice', { clean: false }))
+    await kiosk.endAsync()
+    assert.equal(await connackCode(port, 'kiosk-1', as('bob')), NOT_AUTHORIZED)
+    await s.reload()
+    assert.equal(await connackCode(port, 'kiosk-1', as('bob', { clean: false })), 0)
+    assert.equal(await connackCode(port, 'kiosk-1', as('alice')), NOT_AUTHORIZED)
+  })
+
+  it('lets devices back onto their ids, queue and all, when a reload turns passwords off', async () => {
+    const s = await server({ users: await users({ username: 'lamp' }) }, async () => testSettings({}))
+    const port = s.addresses.mqtt?.port ?? 0
+    const lamp = await connectClient(port, 'lamp-7', as('lamp', { clean: false }))
+    await lamp.endAsync()
+    const sender = await connectClient(port, 'switch', as('lamp'))
+    await sender.publishAsync('p2p/lamp-7/on', '1', { qos: 1 })
+    await sender.endAsync()
+    await s.reload()
+    const back = await connectCollectingAt(port, 'lamp-7', { clean: false })
+    assert.equal(back.sessionPresent, true)
+    await waitFor(back.got, 1)
+    await back.client.endAsync()
   })
 
   it('frees the ids of a user the reload removed: its session no longer locks them', async () => {

@@ -39,7 +39,7 @@ async function node (plugin: P2POptions = {}, limits: Partial<ClusterLimits> = {
 const eve = { username: 'eve', password: 'pw-eve' }
 
 describe('two users connecting with one fresh id at once, on two nodes', () => {
-  it('leaves the id to one of them, never locked for both', async () => {
+  it('lets exactly one of them in, and leaves the id to that one, never locked for both', async () => {
     const a = await node()
     const b = await node()
     const login = (user: string): { username: string, password: string, clean: false } => ({ username: user, password: `pw-${user}`, clean: false })
@@ -47,9 +47,9 @@ describe('two users connecting with one fresh id at once, on two nodes', () => {
       for (let i = 0; i < 10; i++) {
         const id = `race-${i}`
         const [alice, bob] = await Promise.all([connackCode(a.port, id, login('alice')), connackCode(b.port, id, login('bob'))])
-        // both may get in: each read the store before the other wrote
+        // each may read the store before the other writes; the one that reads back second gives way
+        assert.equal([alice, bob].filter((code) => code === 0).length, 1, `${id}: exactly one got in (alice ${alice}, bob ${bob})`)
         const keeper = alice === 0 ? 'alice' : 'bob'
-        assert.ok(alice === 0 || bob === 0, `${id}: one of them got in`)
         let again: number | 'closed' = -1
         for (let tries = 0; tries < 40 && again !== 0; tries++) {
           again = await connackCode(b.port, id, login(keeper))
@@ -109,6 +109,59 @@ describe('target_user while Redis does not answer', () => {
       await tablet.endAsync()
     } finally {
       process.kill(frozen, 'SIGCONT')
+      await b.close()
+      await a.close()
+    }
+  })
+})
+
+describe('a newcomer trying an id while its owner reconnects', () => {
+  it('does not take it: in the moment the owner\'s clean reconnect has wiped its records, the newcomer gives way', async () => {
+    const a = await node()
+    const b = await node()
+    type Store = { addSubscriptions: (c: { id: string }, subs: unknown[]) => Promise<void>, subscriptionsByClient: (c: { id: string }) => Promise<unknown[]> }
+    const storeOf = (n: TestBroker): Store => (n.broker as unknown as { persistence: Store }).persistence
+    const gate = (): { wait: Promise<void>, open: () => void } => {
+      let open = (): void => {}
+      const wait = new Promise<void>((resolve) => { open = resolve })
+      return { wait, open }
+    }
+    try {
+      const zoe = { username: 'zoe', password: 'pw-zoe' }
+      const held = await a.connect('zoe-phone', { ...zoe, clean: false })
+      await held.endAsync()
+      // node A: zoe's records, written again after Aedes wiped them for her clean reconnect, wait for the gate
+      const zoeWrites = gate()
+      const storeA = storeOf(a)
+      const addA = storeA.addSubscriptions.bind(storeA)
+      storeA.addSubscriptions = async (c, subs) => { if (c.id === 'zoe-phone') await zoeWrites.wait; return addA(c, subs) }
+      // node B: aaron's read-back (his second read of the id) waits for the other gate
+      const aaronReadsBack = gate()
+      const storeB = storeOf(b)
+      const readB = storeB.subscriptionsByClient.bind(storeB)
+      let reads = 0
+      storeB.subscriptionsByClient = async (c) => { if (c.id === 'zoe-phone' && ++reads === 2) await aaronReadsBack.wait; return readB(c) }
+
+      // zoe stays connected: her record stays, as it does for an owner who is back
+      const zoeBack = a.connect('zoe-phone', zoe)
+      // until Aedes has wiped zoe's records, aaron is refused outright
+      let aaron: Promise<number | 'closed'> | undefined
+      for (let i = 0; i < 100 && aaron === undefined; i++) {
+        if ((await readB({ id: 'zoe-phone' })).length === 0) aaron = connackCode(b.port, 'zoe-phone', { username: 'aaron', password: 'pw-aaron' })
+        else await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+      assert.ok(aaron !== undefined, 'zoe\'s records were wiped')
+      while (reads < 2) await new Promise((resolve) => setTimeout(resolve, 10))
+      // aaron is in and recorded; now zoe writes and reads back, then aaron reads back
+      zoeWrites.open()
+      const zoeClient = await zoeBack
+      aaronReadsBack.open()
+      assert.notEqual(await aaron, 0, 'aaron gives way')
+      assert.equal(zoeClient.connected, true, 'zoe is in')
+      const left = (await subscriptionsOf(b.broker, 'zoe-phone')).map((sub) => sub.topic)
+      assert.ok(!left.some((topic) => topic.includes('/aaron')), `no record of aaron's is left: ${left.join(', ')}`)
+      assert.ok(left.includes(ownerMarker('zoe-phone', 'zoe', a.broker.id)), 'zoe\'s is')
+    } finally {
       await b.close()
       await a.close()
     }
