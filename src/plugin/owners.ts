@@ -23,10 +23,6 @@ import type { UserDirectory } from './options.js'
 // is away gets its answer (CONNACK 3) within the 2 s docs/behaviour.md §7
 // promises, and a message is refused rather than held.
 const READ_WAIT_MS = 1000
-// A record's QoS, which no delivery ever reads, says whether the connection
-// that wrote it was of the user that held the id already, for settle()
-const NEWCOMER = 0
-const INCUMBENT = 1
 // CONNACK return codes (MQTT 3.1.1 §3.2.2.3)
 const SERVER_UNAVAILABLE = 3
 const NOT_AUTHORIZED = 5
@@ -104,7 +100,7 @@ export class Owners {
   async recordConnection (client: Client): Promise<void> {
     const username = this.#usernames.get(client)
     if (!this.#shared || !client.clean || username === undefined) return
-    const writing = addSubscriptions(this.#broker, client.id, [{ topic: ownerMarker(client.id, username, this.#broker.id), qos: this.#standing(client) }])
+    const writing = addSubscriptions(this.#broker, client.id, [{ topic: ownerMarker(client.id, username, this.#broker.id), qos: 0 }])
     this.#recording.set(client, writing.catch(() => {}))
     await writing
   }
@@ -112,12 +108,7 @@ export class Owners {
   /** The record a persistent session keeps of its owner (sessions.ts); none for a client without a user. */
   sessionRecord (client: Client): { topic: string, qos: number } | undefined {
     const username = this.#usernames.get(client)
-    return username === undefined ? undefined : { topic: ownerMarker(client.id, username), qos: this.#standing(client) }
-  }
-
-  /** What a record says of the connection that wrote it, in its QoS: INCUMBENT when its user held the id already. */
-  #standing (client: Client): number {
-    return this.#incumbents.has(client) ? INCUMBENT : NEWCOMER
+    return username === undefined ? undefined : { topic: ownerMarker(client.id, username), qos: 0 }
   }
 
   /**
@@ -173,14 +164,16 @@ export class Owners {
 
   /**
    * Two users that connect with one id at the same moment on two nodes can
-   * both be let in: each read the store before the other wrote, as when a
-   * newcomer tries an id in the moment its owner reconnects with a clean
-   * session (Aedes has removed the owner's records, ours are not written
-   * yet). So once a connection is recorded in a shared store, the records
-   * are read back; each connection writes before it reads, so the later one
-   * sees both. The user that held the id already keeps it; between two
-   * newcomers, the first by name. The other's records go, and a connection
-   * that gives way is closed before its CONNACK.
+   * both pass the check: each read the store before the other wrote, as
+   * when a newcomer tries an id in the moment its owner reconnects with a
+   * clean session (Aedes has removed the owner's records, ours are not
+   * written yet). So once a connection is recorded in a shared store, the
+   * records are read back; each connection writes before it reads, so the
+   * later one sees both. The user that held the id already keeps it, and
+   * the others' records go; a newcomer that finds another user's record
+   * gives way: its record goes, and it is closed before its CONNACK. Two
+   * newcomers that both see each other both give way and try again; one
+   * that read back before the other wrote is the one that gets in.
    */
   async settle (client: Client): Promise<void> {
     const id = client.id
@@ -195,14 +188,12 @@ export class Owners {
     }
     const others = records.filter((record) => record.username !== username)
     if (others.length === 0) return
-    const keeps = this.#incumbents.has(client) ||
-      others.every((other) => other.qos !== INCUMBENT && username < other.username)
-    if (keeps) {
-      this.#log.warn({ clientId: id, username, others: others.map((o) => o.username) }, 'another user connected with this client id at the same moment; it stays with this one')
+    if (this.#incumbents.has(client)) {
+      this.#log.warn({ clientId: id, username, others: others.map((o) => o.username) }, 'another user connected with this client id as its owner came back; it stays the owner\'s')
       await this.#remove(id, others.map((record) => record.topic))
       return
     }
-    this.#log.warn({ clientId: id, username, holder: others[0]?.username }, 'connection closed: another user connected with this client id at the same moment and keeps it')
+    this.#log.warn({ clientId: id, username, other: others[0]?.username }, 'connection closed: another user connected with this client id at the same moment')
     this.#evicted.add(client)
     await this.#remove(id, [ownerMarker(id, username), ownerMarker(id, username, this.#broker.id)])
     client.close()
@@ -236,17 +227,17 @@ export class Owners {
    * users that are gone only by endSessions(), once this node is told, so a
    * node that has not reloaded yet cannot free another's ids.
    */
-  async #stored (clientId: string): Promise<Array<{ username: string, topic: string, qos: number }>> {
-    const owners: Array<{ username: string, topic: string, qos: number }> = []
+  async #stored (clientId: string): Promise<Array<{ username: string, topic: string }>> {
+    const owners: Array<{ username: string, topic: string }> = []
     const stale: string[] = []
-    for (const { topic, qos } of await subscriptionsOf(this.#broker, clientId)) {
+    for (const { topic } of await subscriptionsOf(this.#broker, clientId)) {
       const marker = ownerOf(clientId, topic)
       if (marker === null) continue
       const { username, brokerId } = marker
       if (brokerId === undefined) {
-        owners.unshift({ username, topic, qos })
+        owners.unshift({ username, topic })
       } else if (brokerId === this.#broker.id ? this.#holders.has(clientId) : brokerAlive(this.#broker, brokerId, this.#upSince) !== false) {
-        owners.push({ username, topic, qos })
+        owners.push({ username, topic })
       } else {
         stale.push(topic)
       }

@@ -39,24 +39,25 @@ async function node (plugin: P2POptions = {}, limits: Partial<ClusterLimits> = {
 const eve = { username: 'eve', password: 'pw-eve' }
 
 describe('two users connecting with one fresh id at once, on two nodes', () => {
-  it('lets exactly one of them in, and leaves the id to that one, never locked for both', async () => {
+  it('lets at most one of them in, and that one keeps the id; never locked for both', async () => {
     const a = await node()
     const b = await node()
     const login = (user: string): { username: string, password: string, clean: false } => ({ username: user, password: `pw-${user}`, clean: false })
     try {
       for (let i = 0; i < 10; i++) {
         const id = `race-${i}`
-        const [alice, bob] = await Promise.all([connackCode(a.port, id, login('alice')), connackCode(b.port, id, login('bob'))])
-        // each may read the store before the other writes; the one that reads back second gives way
-        assert.equal([alice, bob].filter((code) => code === 0).length, 1, `${id}: exactly one got in (alice ${alice}, bob ${bob})`)
-        const keeper = alice === 0 ? 'alice' : 'bob'
-        let again: number | 'closed' = -1
-        for (let tries = 0; tries < 40 && again !== 0; tries++) {
-          again = await connackCode(b.port, id, login(keeper))
-          if (again !== 0) await new Promise((resolve) => setTimeout(resolve, 50))
+        let codes: Array<number | 'closed'> = []
+        // both may read the store before the other writes; on reading back, a newcomer that finds the other
+        // gives way; if both did, they try again, as clients do, not in the same millisecond
+        for (let round = 0; round < 5 && !codes.includes(0); round++) {
+          const later = async (): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, round * 50)) }
+          codes = await Promise.all([connackCode(a.port, id, login('alice')), later().then(async () => connackCode(b.port, id, login('bob')))])
+          assert.ok(codes.filter((code) => code === 0).length <= 1, `${id}: not both in (alice ${codes[0]}, bob ${codes[1]})`)
         }
-        assert.equal(again, 0, `${id}: ${keeper} keeps it (alice ${alice}, bob ${bob} at first)`)
-        assert.equal(await connackCode(a.port, id, login(keeper === 'alice' ? 'bob' : 'alice')), 5, `${id}: and the other does not get it`)
+        assert.ok(codes.includes(0), `${id}: one got in within five rounds`)
+        const [keeper, other] = codes[0] === 0 ? ['alice', 'bob'] : ['bob', 'alice']
+        assert.equal(await connackCode(b.port, id, login(keeper)), 0, `${id}: ${keeper} keeps it`)
+        assert.equal(await connackCode(a.port, id, login(other)), 5, `${id}: and ${other} does not get it`)
       }
     } finally {
       await b.close()
