@@ -2,7 +2,7 @@
  * The public API's types, as a user of the package sees them: imported by
  * the package's name, so these check the declaration files it ships (dist/).
  */
-import type { Aedes } from 'aedes'
+import type { Aedes, Client } from 'aedes'
 import { describe, expect, test } from 'tstyche'
 import {
   ConfigError,
@@ -34,9 +34,10 @@ describe('register()', () => {
     expect(register).type.toBeCallableWith(broker, {
       mode: 'both',
       keyword: 'direct',
-      rules: [{ action: 'allow', target: '${username}-*' }, { action: 'deny' }],
+      rules: [{ action: 'allow', target_user: '${username}' }, { action: 'deny', target: 'admin*' }],
       configFile: './rmqtt-p2p-messaging.toml',
       authorize: (m: P2PMessage) => m.target !== 'admin',
+      users: { usernameOf: (client: Client) => client.id.split('-')[0], enabled: () => true },
       immutable: true,
       startup: false,
       cluster: emitterCluster({ max_buffered_messages: 100 }),
@@ -55,6 +56,8 @@ describe('register()', () => {
     expect(register).type.not.toBeCallableWith(broker, { rules: [{ action: 'maybe' }] })
     expect(register).type.not.toBeCallableWith(broker, { authorize: (m: P2PMessage) => m.target })
     expect(register).type.not.toBeCallableWith(broker, { limits: { max_queue: 1 } })
+    expect(register).type.not.toBeCallableWith(broker, { rules: [{ action: 'allow', target_owner: 'x' }] })
+    expect(register).type.not.toBeCallableWith(broker, { users: { has: () => true } })
     expect(emitterCluster).type.not.toBeCallableWith({ max_buffered: 1 })
   })
 })
@@ -74,6 +77,10 @@ describe('the handle', () => {
     expect(p2p.reload).type.toBeCallableWith('p2p.toml')
     expect(p2p.reload).type.toBeCallableWith()
     expect(p2p.reload).type.not.toBeCallableWith({ mode: 'sideways' })
+  })
+
+  test('ends the sessions of users that may no longer hold them', () => {
+    expect(p2p.endSessions((username, clientId) => username === 'gone' || clientId === 'x')).type.toBe<Promise<number>>()
   })
 })
 
