@@ -8,8 +8,9 @@ import { Counter, type Registry } from 'prom-client'
 import { ConfigError } from '../plugin/errors.js'
 import { WarnLimiter, type Logger } from '../plugin/log.js'
 import { checkPattern, Pattern } from '../plugin/patterns.js'
-import { isTable, rejectUnknownKeys } from '../plugin/table.js'
-import { covers, isFilter, matchesTopic, overlaps } from './topic-filters.js'
+import { ruleAction } from '../plugin/rules.js'
+import { arrayOfTables } from '../plugin/table.js'
+import { covers, DOLLAR, isFilter, matchesTopic, overlaps } from './topic-filters.js'
 
 export interface AclEntry {
   action: 'allow' | 'deny'
@@ -29,22 +30,15 @@ const TOPIC_PLACEHOLDERS = ['username', 'clientid']
 
 /** Checks `[[acl]]` from the config file. */
 export function aclEntries (value: unknown): AclEntry[] {
-  if (!Array.isArray(value)) throw new ConfigError('acl must be an array of tables ([[acl]])', 'acl')
-  return value.map((entry: unknown, i) => {
-    const where = `acl[${i}]`
-    if (!isTable(entry)) throw new ConfigError(`${where} must be a table`, where)
-    rejectUnknownKeys(entry, ENTRY_KEYS, where, where)
-    const { action, access, topic, username, clientid } = entry
-    if (action !== 'allow' && action !== 'deny') {
-      throw new ConfigError(`${where}.action must be "allow" or "deny" (got ${JSON.stringify(action)})`, `${where}.action`)
-    }
+  return arrayOfTables(value, 'acl', ENTRY_KEYS, (entry, where) => {
+    const { access, topic, username, clientid } = entry
+    const action = ruleAction(entry.action, where)
     if (typeof access !== 'string' || !ACCESS.includes(access)) {
       throw new ConfigError(`${where}.access must be "publish", "subscribe" or "both" (got ${JSON.stringify(access)})`, `${where}.access`)
     }
     checkPattern(topic, TOPIC_PLACEHOLDERS, `${where}.topic`)
     const filter = topic as string
-    const levels = filter.split('/')
-    if (levels.some((level, n) => (level.includes('#') && (level !== '#' || n !== levels.length - 1)) || (level.includes('+') && level !== '+'))) {
+    if (!isFilter(filter.split('/'))) {
       throw new ConfigError(`${where}.topic must be an MQTT topic filter: '+' a whole level, '#' only the whole last one (got ${JSON.stringify(filter)})`, `${where}.topic`)
     }
     const out: AclEntry = { action, access: access as AclEntry['access'], topic: filter }
@@ -71,8 +65,6 @@ type Action = 'publish' | 'subscribe'
 
 const PLACEHOLDER = /\$\{(username|clientid)\}/g
 const LEADING_PLACEHOLDER = /^\$\{(username|clientid)\}/
-// '$' starts the broker's own topics, which no wildcard reaches (MQTT-4.7.2-1)
-const DOLLAR = 36
 const SYS = '$SYS/'
 
 /**
@@ -159,9 +151,7 @@ export class TopicAcl {
       if (rule.username !== undefined && (username === undefined || !rule.username.matches(username, undefined))) continue
       if (rule.clientid !== undefined && (clientId === undefined || !rule.clientid.matches(clientId, undefined))) continue
       const levels = filled(rule, clientId, username)
-      if (levels === MISSING) continue
-      // a value that would change the filter's shape: an allow entry is not for it
-      if (levels === UNUSABLE) continue
+      if (levels === undefined) continue
       const fits = typeof target === 'string'
         ? matchesTopic(levels, target)
         : rule.allow ? covers(levels, target) : overlaps(levels, target)
@@ -208,20 +198,17 @@ function willClientId (packet: PublishPacket): string | undefined {
   return typeof id === 'string' ? id : undefined
 }
 
-const MISSING = Symbol('a placeholder the client has no value for')
-const UNUSABLE = Symbol('a placeholder value that would change the filter')
-
 /**
  * The rule's filter with the client's username and client id filled in;
- * MISSING when the client has no value for one (no username). For an allow
- * entry, UNUSABLE when a value would change the filter's shape: empty,
- * holding `/`, `+` or `#` (a client id `#` must not turn
- * `devices/${clientid}/#` into `devices/#/#`), or making a filter that did
- * not start with `$` start with it (a client id `$SYS` must not reach the
- * broker's topics). A deny entry takes such a value as it is, which only
- * widens what it denies.
+ * undefined, so the rule is not for this client, when the client has no
+ * value for one (no username), and for an allow entry when a value would
+ * change the filter's shape: empty, holding `/`, `+` or `#` (a client id
+ * `#` must not turn `devices/${clientid}/#` into `devices/#/#`), or making
+ * a filter that did not start with `$` start with it (a client id `$SYS`
+ * must not reach the broker's topics). A deny entry takes such a value as
+ * it is, which only widens what it denies.
  */
-function filled (rule: Rule, clientId: string | undefined, username: string | undefined): readonly string[] | typeof MISSING | typeof UNUSABLE {
+function filled (rule: Rule, clientId: string | undefined, username: string | undefined): readonly string[] | undefined {
   if (!rule.placeholders) return rule.levels
   let missing = false
   let unusable = false
@@ -233,10 +220,10 @@ function filled (rule: Rule, clientId: string | undefined, username: string | un
       else if (value.length === 0 || /[/+#]/.test(value)) unusable = true
       return value ?? ''
     }))
-  if (missing) return MISSING
+  if (missing) return undefined
   if (!unusable && (rule.dollar || levels[0]?.charCodeAt(0) !== DOLLAR)) return levels
   // A deny entry takes the value as it is: its `/` makes levels, its `+`
   // and `#` wildcards, so it only ever denies more (`a/b` cannot write
   // devices/a/b/config, and still writes weather/today).
-  return rule.allow ? UNUSABLE : levels.join('/').split('/')
+  return rule.allow ? undefined : levels.join('/').split('/')
 }

@@ -5,8 +5,8 @@
  * (MQTT-4.7.2-1).
  */
 
-// '$' starts the broker's own topics, which no wildcard reaches
-const DOLLAR = 36
+/** '$', which starts the broker's own topics: no wildcard reaches them (MQTT-4.7.2-1) */
+export const DOLLAR = 36
 
 /**
  * Whether a topic name (no wildcards) matches a filter, by MQTT's rules: `+`

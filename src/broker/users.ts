@@ -8,7 +8,7 @@ import type { AuthenticateError, Client } from 'aedes'
 import { ConfigError } from '../plugin/errors.js'
 import type { LimitHits } from '../plugin/limits.js'
 import { checkPattern } from '../plugin/patterns.js'
-import { isTable, rejectUnknownKeys } from '../plugin/table.js'
+import { arrayOfTables } from '../plugin/table.js'
 import { ClientIds } from './client-ids.js'
 import type { Check } from './values.js'
 
@@ -64,12 +64,8 @@ export async function verifyPassword (password: Buffer, hash: string): Promise<b
 }
 
 export function userConfigs (value: unknown): UserConfig[] {
-  if (!Array.isArray(value)) throw new ConfigError('users must be an array of tables ([[users]])', 'users')
   const seen = new Set<string>()
-  return value.map((entry: unknown, i) => {
-    const where = `users[${i}]`
-    if (!isTable(entry)) throw new ConfigError(`${where} must be a table`, where)
-    rejectUnknownKeys(entry, USER_KEYS, where, where)
+  return arrayOfTables(value, 'users', USER_KEYS, (entry, where) => {
     const { username, password, client_ids: clientIds } = entry
     if (typeof username !== 'string' || username.length === 0) throw new ConfigError(`${where}.username must be a non-empty string`, `${where}.username`)
     if (seen.has(username)) throw new ConfigError(`${where}: user '${username}' is listed twice`, `${where}.username`)
@@ -128,6 +124,9 @@ export class Users {
   readonly #byAddress = new Map<string, number>()
   /** the username each client proved with its password */
   readonly #usernames = new WeakMap<Client, string>()
+  /** which users and patterns a client was checked against: a reload makes new ones */
+  #generation = 0
+  readonly #checkedUnder = new WeakMap<Client, number>()
   readonly #limits: CheckLimits
   // checked against when the user is unknown, so that costs the same
   readonly #decoy: Promise<string> = hashPassword(randomBytes(16).toString('base64'))
@@ -160,6 +159,7 @@ export class Users {
   replace (users: readonly UserConfig[], defaultClientIds: readonly string[] | undefined): void {
     this.#byName = new Map(users.map((u) => [u.username, u.password]))
     this.#ids = new ClientIds(users, defaultClientIds)
+    this.#generation++
   }
 
   /**
@@ -168,7 +168,8 @@ export class Users {
    * removes its user, or a client id pattern it no longer matches, it is not.
    */
   stillAllowed (client: Client): boolean {
-    if (this.#byName.size === 0) return true
+    // checked at its login against the users as they are: nothing to do again on every registration
+    if (this.#byName.size === 0 || this.#checkedUnder.get(client) === this.#generation) return true
     const username = this.#usernames.get(client)
     return username !== undefined && this.mayUse(username, client.id)
   }
@@ -217,6 +218,7 @@ export class Users {
         return
       }
       this.#usernames.set(client, username)
+      this.#checkedUnder.set(client, this.#generation)
       done(null, true)
     }, () => {
       finished()

@@ -10,7 +10,7 @@
  */
 import { ConfigError } from './errors.js'
 import { checkPattern, Pattern } from './patterns.js'
-import { isTable, rejectUnknownKeys } from './table.js'
+import { arrayOfTables } from './table.js'
 
 export interface RuleConfig {
   action: 'allow' | 'deny'
@@ -89,17 +89,18 @@ function matches (pattern: Pattern<RuleSubject> | undefined, value: string | und
   return pattern === undefined || pattern.matches(value, subject)
 }
 
+/** An entry's `action`, as the rules and the topic ACL both have it. */
+export function ruleAction (value: unknown, where: string): 'allow' | 'deny' {
+  if (value !== 'allow' && value !== 'deny') {
+    throw new ConfigError(`${where}.action must be "allow" or "deny" (got ${JSON.stringify(value)})`, `${where}.action`)
+  }
+  return value
+}
+
 /** Checks `[[rules]]` from a config file or object. */
 export function ruleConfigs (value: unknown): RuleConfig[] {
-  if (!Array.isArray(value)) throw new ConfigError('rules must be an array of tables ([[rules]])', 'rules')
-  return value.map((entry: unknown, i) => {
-    const where = `rules[${i}]`
-    if (!isTable(entry)) throw new ConfigError(`${where} must be a table`, where)
-    rejectUnknownKeys(entry, RULE_KEYS, where, where)
-    if (entry.action !== 'allow' && entry.action !== 'deny') {
-      throw new ConfigError(`${where}.action must be "allow" or "deny" (got ${JSON.stringify(entry.action)})`, `${where}.action`)
-    }
-    const rule: RuleConfig = { action: entry.action }
+  return arrayOfTables(value, 'rules', RULE_KEYS, (entry, where) => {
+    const rule: RuleConfig = { action: ruleAction(entry.action, where) }
     for (const field of FIELDS) {
       const pattern = entry[field]
       if (pattern === undefined) continue

@@ -26,6 +26,20 @@ export function rejectUnknownKeys (table: Table, known: readonly string[], where
   }
 }
 
+/**
+ * Reads an array of tables (`[[name]]`): each must be a table with only
+ * `keys`, and `read` makes the entry of it, told where it is (`name[i]`).
+ */
+export function arrayOfTables<T> (value: unknown, name: string, keys: readonly string[], read: (entry: Table, where: string) => T): T[] {
+  if (!Array.isArray(value)) throw new ConfigError(`${name} must be an array of tables ([[${name}]])`, name)
+  return value.map((entry: unknown, i) => {
+    const where = `${name}[${i}]`
+    if (!isTable(entry)) throw new ConfigError(`${where} must be a table`, where)
+    rejectUnknownKeys(entry, keys, where, where)
+    return read(entry, where)
+  })
+}
+
 /** Reads a TOML file into a table; syntax errors name the file and the line. */
 export async function readTomlFile (path: string): Promise<Table> {
   let text: string

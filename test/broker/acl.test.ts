@@ -114,11 +114,14 @@ describe('topic ACL', () => {
     assert.deepEqual(eveGot.map((m) => m.topic), ['after'])
   })
 
+  // only ops may raise alerts; anyone may read them
+  const alerts = async (): Promise<TestServer> => server({
+    users: await users('ops', 'eve', 'reader'),
+    acl: [{ action: 'allow', access: 'publish', topic: 'alerts/#', username: 'ops' }, { action: 'allow', access: 'subscribe', topic: 'alerts/#' }, FENCE]
+  })
+
   it('does not deliver a publish the ACL refuses to a reader allowed to read it', async () => {
-    const s = await server({
-      users: await users('ops', 'eve', 'reader'),
-      acl: [{ action: 'allow', access: 'publish', topic: 'alerts/#', username: 'ops' }, { action: 'allow', access: 'subscribe', topic: 'alerts/#' }, FENCE]
-    })
+    const s = await alerts()
     const reader = await login(s, 'reader', 'reader')
     const got = collect(reader)
     assert.equal(await granted(reader, 'alerts/#'), 0)
@@ -134,10 +137,7 @@ describe('topic ACL', () => {
   })
 
   it('judges a will as a publish by its client: a refused one is not sent', async () => {
-    const s = await server({
-      users: await users('ops', 'eve', 'reader'),
-      acl: [{ action: 'allow', access: 'publish', topic: 'alerts/#', username: 'ops' }, { action: 'allow', access: 'subscribe', topic: 'alerts/#' }, FENCE]
-    })
+    const s = await alerts()
     const reader = await login(s, 'reader', 'reader')
     const got = collect(reader)
     await reader.subscribeAsync('alerts/#')

@@ -7,7 +7,7 @@
  * yet, and the record counts.
  */
 import assert from 'node:assert/strict'
-import { after, before, describe, it } from 'node:test'
+import { after, afterEach, before, describe, it } from 'node:test'
 import type { Aedes } from 'aedes'
 import { startRedis, type TestRedis } from '../../harness/redis.js'
 import { redisNode } from '../../src/cluster/redis.js'
@@ -26,14 +26,22 @@ function passwords (broker: Aedes): void {
   broker.authenticate = (_client, username, password, done) => { done(null, password?.toString() === `pw-${username ?? ''}`) }
 }
 
+// every test's nodes are closed after it, the last started first
+const started: TestBroker[] = []
+afterEach(async () => {
+  for (const n of started.splice(0).reverse()) await n.close()
+})
+
 async function node (plugin: P2POptions = {}, limits: Partial<ClusterLimits> = {}): Promise<TestBroker> {
   const parts = redisNode(redis.url, captureLog(), limits)
-  return startBroker({
+  const broker = await startBroker({
     setup: passwords,
     plugin: { ...plugin, cluster: parts.cluster },
     aedes: { mq: parts.mq as never, persistence: parts.persistence as never, heartbeatInterval: HEARTBEAT_MS },
     teardown: destroyPersistence
   })
+  started.push(broker)
+  return broker
 }
 
 const eve = { username: 'eve', password: 'pw-eve' }
@@ -43,25 +51,20 @@ describe('two users connecting with one fresh id at once, on two nodes', () => {
     const a = await node()
     const b = await node()
     const login = (user: string): { username: string, password: string, clean: false } => ({ username: user, password: `pw-${user}`, clean: false })
-    try {
-      for (let i = 0; i < 10; i++) {
-        const id = `race-${i}`
-        let codes: Array<number | 'closed'> = []
-        // both may read the store before the other writes; on reading back, a newcomer that finds the other
-        // gives way; if both did, they try again, as clients do, not in the same millisecond
-        for (let round = 0; round < 5 && !codes.includes(0); round++) {
-          const later = async (): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, round * 50)) }
-          codes = await Promise.all([connackCode(a.port, id, login('alice')), later().then(async () => connackCode(b.port, id, login('bob')))])
-          assert.ok(codes.filter((code) => code === 0).length <= 1, `${id}: not both in (alice ${codes[0]}, bob ${codes[1]})`)
-        }
-        assert.ok(codes.includes(0), `${id}: one got in within five rounds`)
-        const [keeper, other] = codes[0] === 0 ? ['alice', 'bob'] : ['bob', 'alice']
-        assert.equal(await connackCode(b.port, id, login(keeper)), 0, `${id}: ${keeper} keeps it`)
-        assert.equal(await connackCode(a.port, id, login(other)), 5, `${id}: and ${other} does not get it`)
+    for (let i = 0; i < 10; i++) {
+      const id = `race-${i}`
+      let codes: Array<number | 'closed'> = []
+      // both may read the store before the other writes; on reading back, a newcomer that finds the other
+      // gives way; if both did, they try again, as clients do, not in the same millisecond
+      for (let round = 0; round < 5 && !codes.includes(0); round++) {
+        const later = async (): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, round * 50)) }
+        codes = await Promise.all([connackCode(a.port, id, login('alice')), later().then(async () => connackCode(b.port, id, login('bob')))])
+        assert.ok(codes.filter((code) => code === 0).length <= 1, `${id}: not both in (alice ${codes[0]}, bob ${codes[1]})`)
       }
-    } finally {
-      await b.close()
-      await a.close()
+      assert.ok(codes.includes(0), `${id}: one got in within five rounds`)
+      const [keeper, other] = codes[0] === 0 ? ['alice', 'bob'] : ['bob', 'alice']
+      assert.equal(await connackCode(b.port, id, login(keeper)), 0, `${id}: ${keeper} keeps it`)
+      assert.equal(await connackCode(a.port, id, login(other)), 5, `${id}: and ${other} does not get it`)
     }
   })
 })
@@ -71,22 +74,17 @@ describe('the record of a clean connection on another node', () => {
     const a = await node()
     const b = await node()
     const bornAt = Date.now()
-    try {
-      await a.connect('kiosk-1', { username: 'alice', password: 'pw-alice' })
-      assert.equal(await connackCode(b.port, 'kiosk-1', eve), 5)
-      // what a node that was SIGKILLed leaves: its record, and no heartbeat
-      await addSubscriptions(b.broker, 'kiosk-2', [{ topic: ownerMarker('kiosk-2', 'alice', 'a-node-that-died'), qos: 0 }])
-      if (Date.now() - bornAt < 2 * HEARTBEAT_MS) assert.equal(await connackCode(b.port, 'kiosk-2', eve), 5, 'too young to tell')
-      await new Promise((resolve) => setTimeout(resolve, 3 * HEARTBEAT_MS + 100 - (Date.now() - bornAt)))
-      assert.equal(await connackCode(b.port, 'kiosk-2', eve), 0)
-      const left = (await subscriptionsOf(b.broker, 'kiosk-2')).map((sub) => sub.topic)
-      assert.deepEqual(left, [ownerMarker('kiosk-2', 'eve', b.broker.id)], 'the dead node\'s record is gone; eve\'s is there')
-      // alice's node still beats: her id stays hers
-      assert.equal(await connackCode(b.port, 'kiosk-1', eve), 5)
-    } finally {
-      await b.close()
-      await a.close()
-    }
+    await a.connect('kiosk-1', { username: 'alice', password: 'pw-alice' })
+    assert.equal(await connackCode(b.port, 'kiosk-1', eve), 5)
+    // what a node that was SIGKILLed leaves: its record, and no heartbeat
+    await addSubscriptions(b.broker, 'kiosk-2', [{ topic: ownerMarker('kiosk-2', 'alice', 'a-node-that-died'), qos: 0 }])
+    if (Date.now() - bornAt < 2 * HEARTBEAT_MS) assert.equal(await connackCode(b.port, 'kiosk-2', eve), 5, 'too young to tell')
+    await new Promise((resolve) => setTimeout(resolve, 3 * HEARTBEAT_MS + 100 - (Date.now() - bornAt)))
+    assert.equal(await connackCode(b.port, 'kiosk-2', eve), 0)
+    const left = (await subscriptionsOf(b.broker, 'kiosk-2')).map((sub) => sub.topic)
+    assert.deepEqual(left, [ownerMarker('kiosk-2', 'eve', b.broker.id)], 'the dead node\'s record is gone; eve\'s is there')
+    // alice's node still beats: her id stays hers
+    assert.equal(await connackCode(b.port, 'kiosk-1', eve), 5)
   })
 })
 
@@ -96,23 +94,21 @@ describe('target_user while Redis does not answer', () => {
     const a = await node({ rules }, { max_buffered_bytes: 4 * 1024 * 1024 })
     const b = await node({ rules })
     const frozen = redis.pid()
+    const tablet = await b.connect('bob-tablet', { username: 'bob', password: 'pw-bob' })
+    const laptop = await a.connect('bob-laptop', { username: 'bob', password: 'pw-bob' })
+    process.kill(frozen, 'SIGSTOP')
     try {
-      const tablet = await b.connect('bob-tablet', { username: 'bob', password: 'pw-bob' })
-      const laptop = await a.connect('bob-laptop', { username: 'bob', password: 'pw-bob' })
-      process.kill(frozen, 'SIGSTOP')
       // 100 x 256 KiB: the owner of a target on the other node is read from Redis, which is frozen
       const payload = Buffer.alloc(256 * 1024)
       for (let i = 0; i < 100; i++) laptop.publish('p2p/bob-tablet/x', payload, { qos: 0 })
       await until(() => a.plugin.counters.dropped.cluster_unavailable + a.plugin.counters.dropped.refused === 100, 10_000, 'every message answered')
       const { cluster_unavailable: unavailable, refused } = a.plugin.counters.dropped
       assert.ok(unavailable >= 80, `past 4 MiB they are not held: ${unavailable} dropped at once, ${refused} refused after the wait`)
-      process.kill(frozen, 'SIGCONT')
-      await tablet.endAsync()
     } finally {
+      // the nodes close against a Redis that answers
       process.kill(frozen, 'SIGCONT')
-      await b.close()
-      await a.close()
     }
+    await tablet.endAsync()
   })
 })
 
@@ -127,46 +123,41 @@ describe('a newcomer trying an id while its owner reconnects', () => {
       const wait = new Promise<void>((resolve) => { open = resolve })
       return { wait, open }
     }
-    try {
-      const zoe = { username: 'zoe', password: 'pw-zoe' }
-      const held = await a.connect('zoe-phone', { ...zoe, clean: false })
-      await held.endAsync()
-      // node A: zoe's records, written again after Aedes wiped them for her clean reconnect, wait for the gate
-      const zoeWrites = gate()
-      const storeA = storeOf(a)
-      const addA = storeA.addSubscriptions.bind(storeA)
-      storeA.addSubscriptions = async (c, subs) => { if (c.id === 'zoe-phone') await zoeWrites.wait; return addA(c, subs) }
-      // node B: aaron's read-back (his second read of the id) waits for the other gate
-      const aaronReadsBack = gate()
-      const storeB = storeOf(b)
-      const readB = storeB.subscriptionsByClient.bind(storeB)
-      let reads = 0
-      storeB.subscriptionsByClient = async (c) => { if (c.id === 'zoe-phone' && ++reads === 2) await aaronReadsBack.wait; return readB(c) }
+    const zoe = { username: 'zoe', password: 'pw-zoe' }
+    const held = await a.connect('zoe-phone', { ...zoe, clean: false })
+    await held.endAsync()
+    // node A: zoe's records, written again after Aedes wiped them for her clean reconnect, wait for the gate
+    const zoeWrites = gate()
+    const storeA = storeOf(a)
+    const addA = storeA.addSubscriptions.bind(storeA)
+    storeA.addSubscriptions = async (c, subs) => { if (c.id === 'zoe-phone') await zoeWrites.wait; return addA(c, subs) }
+    // node B: aaron's read-back (his second read of the id) waits for the other gate
+    const aaronReadsBack = gate()
+    const storeB = storeOf(b)
+    const readB = storeB.subscriptionsByClient.bind(storeB)
+    let reads = 0
+    storeB.subscriptionsByClient = async (c) => { if (c.id === 'zoe-phone' && ++reads === 2) await aaronReadsBack.wait; return readB(c) }
 
-      // zoe stays connected: her record stays, as it does for an owner who is back
-      const zoeBack = a.connect('zoe-phone', zoe)
-      // until Aedes has wiped zoe's records, aaron is refused outright
-      let aaron: Promise<number | 'closed'> | undefined
-      for (let i = 0; i < 100 && aaron === undefined; i++) {
-        if ((await readB({ id: 'zoe-phone' })).length === 0) aaron = connackCode(b.port, 'zoe-phone', { username: 'aaron', password: 'pw-aaron' })
-        else await new Promise((resolve) => setTimeout(resolve, 10))
-      }
-      assert.ok(aaron !== undefined, 'zoe\'s records were wiped')
-      while (reads < 2) await new Promise((resolve) => setTimeout(resolve, 10))
-      // aaron is in and recorded; now zoe writes and reads back, then aaron reads back
-      zoeWrites.open()
-      const zoeClient = await zoeBack
-      aaronReadsBack.open()
-      assert.notEqual(await aaron, 0, 'aaron gives way')
-      assert.equal(zoeClient.connected, true, 'zoe is in')
-      const left = (await subscriptionsOf(b.broker, 'zoe-phone')).map((sub) => sub.topic)
-      assert.ok(!left.some((topic) => topic.includes('/aaron')), `no record of aaron's is left: ${left.join(', ')}`)
-      assert.ok(left.includes(ownerMarker('zoe-phone', 'zoe', a.broker.id)), 'zoe\'s is')
-      // aaron's connection was closed a moment ago: its node lets go of his channel before it closes its Redis connections
-      await new Promise((resolve) => setTimeout(resolve, 200))
-    } finally {
-      await b.close()
-      await a.close()
+    // zoe stays connected: her record stays, as it does for an owner who is back
+    const zoeBack = a.connect('zoe-phone', zoe)
+    // until Aedes has wiped zoe's records, aaron is refused outright
+    let aaron: Promise<number | 'closed'> | undefined
+    for (let i = 0; i < 100 && aaron === undefined; i++) {
+      if ((await readB({ id: 'zoe-phone' })).length === 0) aaron = connackCode(b.port, 'zoe-phone', { username: 'aaron', password: 'pw-aaron' })
+      else await new Promise((resolve) => setTimeout(resolve, 10))
     }
+    assert.ok(aaron !== undefined, 'zoe\'s records were wiped')
+    while (reads < 2) await new Promise((resolve) => setTimeout(resolve, 10))
+    // aaron is in and recorded; now zoe writes and reads back, then aaron reads back
+    zoeWrites.open()
+    const zoeClient = await zoeBack
+    aaronReadsBack.open()
+    assert.notEqual(await aaron, 0, 'aaron gives way')
+    assert.equal(zoeClient.connected, true, 'zoe is in')
+    const left = (await subscriptionsOf(b.broker, 'zoe-phone')).map((sub) => sub.topic)
+    assert.ok(!left.some((topic) => topic.includes('/aaron')), `no record of aaron's is left: ${left.join(', ')}`)
+    assert.ok(left.includes(ownerMarker('zoe-phone', 'zoe', a.broker.id)), 'zoe\'s is')
+    // aaron's connection was closed a moment ago: its node lets go of his channel before it closes its Redis connections
+    await new Promise((resolve) => setTimeout(resolve, 200))
   })
 })
