@@ -25,6 +25,8 @@ export interface CrowdSettings {
   traffic: TrafficOptions
   cores: string | undefined
   profileDir: string | undefined
+  /** every broker on Aedes 2 and every client, idle or not, speaking MQTT 5 */
+  mqtt5: boolean
 }
 
 interface Broker { route: Route, crowded: boolean, broker: BenchBroker }
@@ -82,6 +84,7 @@ async function runBlock (settings: CrowdSettings, block: number): Promise<BlockR
   const brokers = await startAll(ROUTES.flatMap((route) => [true, false].map((crowded) => async (): Promise<Broker> => {
     const broker = await startBenchBroker({
       plugin: route === 'p2p',
+      mqtt5: settings.mqtt5,
       role: `idle-${route}-${crowded ? 'with' : 'without'}`,
       profileDir: settings.profileDir,
       cores: settings.cores
@@ -94,7 +97,7 @@ async function runBlock (settings: CrowdSettings, block: number): Promise<BlockR
     const holders = ROUTES.map((route) => of(route, true))
     // fresh brokers: what they gain is the clients', not earlier traffic's
     const before = await Promise.all(holders.map((broker) => broker.settledMemory()))
-    const idle = await Promise.all(holders.map((broker, i) => startIdle([broker.port], settings.idleClients, `idle-b${block}-${i}-`)))
+    const idle = await Promise.all(holders.map((broker, i) => startIdle([broker.port], settings.idleClients, `idle-b${block}-${i}-`, settings.mqtt5)))
     try {
       const after = await Promise.all(holders.map((broker) => broker.settledMemory()))
       const gained = (i: number, what: keyof PerClient): number =>
@@ -124,7 +127,8 @@ async function sideBySide (brokers: Broker[], qos: 0 | 1, block: number, setting
     pairs: settings.pairs,
     route,
     qos,
-    prefix: `idle-${route}-${crowded ? 'with' : 'without'}-q${qos}-b${block}-`
+    prefix: `idle-${route}-${crowded ? 'with' : 'without'}-q${qos}-b${block}-`,
+    mqtt5: settings.mqtt5
   })))
   try {
     const runs = await runTogether(brokers.map(({ broker }, i) => ({ pids: [broker.pid], clients: clients[i] as Pairs })), settings)

@@ -13,6 +13,8 @@ export interface IdleRequest {
   ports: number[]
   count: number
   prefix: string
+  /** MQTT 5 clients, for a bench of Aedes 2 */
+  mqtt5: boolean
 }
 
 // enough to keep a broker's accept queue busy without flooding it
@@ -20,13 +22,13 @@ const CONCURRENT_CONNECTS = 200
 
 const clients: MqttClient[] = []
 
-async function connectAll ({ ports, count, prefix }: IdleRequest): Promise<number> {
+async function connectAll ({ ports, count, prefix, mqtt5 }: IdleRequest): Promise<number> {
   let next = 0
   const worker = async (): Promise<void> => {
     while (next < count) {
       const i = next++
       const port = ports[i % ports.length] as number
-      clients.push(await benchClient(port, `${prefix}${i}`))
+      clients.push(await benchClient(port, `${prefix}${i}`, mqtt5))
     }
   }
   await Promise.all(Array.from({ length: CONCURRENT_CONNECTS }, worker))

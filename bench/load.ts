@@ -17,6 +17,8 @@ export interface PairsOptions {
   route: Route
   qos: 0 | 1
   prefix: string
+  /** the clients speak MQTT 5 rather than 3.1.1 (the broker must be Aedes 2) */
+  mqtt5?: boolean
 }
 
 export interface TrafficOptions {
@@ -54,10 +56,11 @@ interface Pair {
 
 /**
  * How every benchmark client connects: no reconnects, and a keepalive long
- * enough that no PINGREQ lands inside a measured run.
+ * enough that no PINGREQ lands inside a measured run. MQTT 3.1.1 (protocol
+ * level 4), or MQTT 5 for a bench of Aedes 2 (`--mqtt5`).
  */
-export function benchClient (port: number, clientId: string): Promise<MqttClient> {
-  return mqtt.connectAsync({ host: '127.0.0.1', port, clientId, reconnectPeriod: 0, keepalive: 600 })
+export function benchClient (port: number, clientId: string, mqtt5 = false): Promise<MqttClient> {
+  return mqtt.connectAsync({ host: '127.0.0.1', port, clientId, reconnectPeriod: 0, keepalive: 600, protocolVersion: mqtt5 ? 5 : 4 })
 }
 
 // payload layout: send time (f64), sequence number (u32), run number (u32),
@@ -77,8 +80,8 @@ export class Pairs {
     await Promise.all(Array.from({ length: options.pairs }, async (_, i) => {
       const receiverId = `${options.prefix}r${i}`
       const [sender, receiver] = await Promise.all([
-        benchClient(options.port, `${options.prefix}s${i}`),
-        benchClient(options.receiverPort ?? options.port, receiverId)
+        benchClient(options.port, `${options.prefix}s${i}`, options.mqtt5),
+        benchClient(options.receiverPort ?? options.port, receiverId, options.mqtt5)
       ])
       // the prefix keeps sets of pairs on one broker apart
       let topic = `bench/${options.prefix}${i}`

@@ -125,6 +125,12 @@ export interface HostileResults {
 export interface Results {
   mode: 'quick' | 'long'
   command: string
+  /**
+   * the Aedes the bench's own brokers ran on (its installed version) and the
+   * MQTT version of the bench's clients: 3.1.1 on Aedes 1.2, or with
+   * `--mqtt5` 5 on Aedes 2
+   */
+  protocol: { aedes: string, mqtt: '3.1.1' | '5' }
   date: string
   machine: { cpus: number, model: string, node: string }
   /** which cores the load generator and the brokers under test ran on; null when not pinned */

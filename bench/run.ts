@@ -10,13 +10,18 @@
  *                                 some parts only: parsing, throughput, idle, cluster, hostile
  *   npm run bench -- --profile DIR
  *                                 single-node brokers write CPU profiles (node --cpu-prof) to DIR
+ *   npm run bench -- --mqtt5      brokers on Aedes 2, clients speaking MQTT 5; throughput and idle only
  *   --pairs N (repeatable; default 10 and 100), --payload BYTES (64),
  *   --window N (messages in flight per pair, 10), --idle-clients K (10000)
  *
- * Writes bench/results/<quick|long>.{json,md,svg}.
+ * Writes bench/results/<quick|long>.{json,md,svg}, with --mqtt5
+ * bench/results/<quick|long>-mqtt5.{json,md,svg}.
  */
-import { mkdir, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { cpus } from 'node:os'
+import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { clusterBench } from './cluster.js'
 import { ALL_CORES, onPath, pin, findPlacement } from './cores.js'
@@ -38,7 +43,8 @@ const options = {
   pairs: { type: 'string', multiple: true },
   payload: { type: 'string', default: '64' },
   window: { type: 'string', default: '10' },
-  'idle-clients': { type: 'string', default: '10000' }
+  'idle-clients': { type: 'string', default: '10000' },
+  mqtt5: { type: 'boolean', default: false }
 } as const
 let flags: ReturnType<typeof parseArgs<{ options: typeof options }>>['values']
 try {
@@ -46,9 +52,14 @@ try {
 } catch (err) {
   usage((err as Error).message)
 }
-const only = flags.only ?? [...PARTS]
+// Aedes 2 and MQTT 5 only where the brokers are the bench's own (broker.ts):
+// the cluster and hostile parts run the CLI and plain Aedes 1.2 with clients
+// of their own, and topic parsing has no broker at all
+const MQTT5_PARTS: ReadonlyArray<(typeof PARTS)[number]> = ['throughput', 'idle']
+const only = flags.only ?? [...(flags.mqtt5 ? MQTT5_PARTS : PARTS)]
 for (const part of only) {
   if (!(PARTS as readonly string[]).includes(part)) usage(`unknown part "${part}"; the parts are: ${PARTS.join(', ')}`)
+  if (flags.mqtt5 && !(MQTT5_PARTS as readonly string[]).includes(part)) usage(`--mqtt5 runs only the ${MQTT5_PARTS.join(' and ')} parts, not "${part}"`)
 }
 const pairCounts = (flags.pairs ?? ['10', '100']).map((value) => whole('--pairs', value, 1, 1000))
 // the payload carries a 16-byte header: send time, sequence and run numbers
@@ -57,7 +68,7 @@ const window = whole('--window', flags.window, 1, 1000)
 const idleClients = whole('--idle-clients', flags['idle-clients'], 1, 100_000)
 
 function usage (problem: string): never {
-  console.error(`${problem}\nusage: npm run bench -- [--long] [--only PART]... [--pairs N]... [--payload BYTES] [--window N] [--idle-clients K] [--profile DIR]`)
+  console.error(`${problem}\nusage: npm run bench -- [--long] [--mqtt5] [--only PART]... [--pairs N]... [--payload BYTES] [--window N] [--idle-clients K] [--profile DIR]`)
   process.exit(2)
 }
 
@@ -82,6 +93,10 @@ if (needRedis.some(wanted) && !onPath('redis-server')) {
   process.exit(2)
 }
 const mode = flags.long ? 'long' : 'quick'
+const mqtt5 = flags.mqtt5
+const protocol: Results['protocol'] = { aedes: await installedVersion(mqtt5 ? 'aedes2' : 'aedes'), mqtt: mqtt5 ? '5' : '3.1.1' }
+// an MQTT 5 run is a comparison of its own: it must not replace the 3.1.1 results
+const name = mqtt5 ? `${mode}-mqtt5` : mode
 const GiB = 1024 * 1024 * 1024
 const settings = flags.long
   ? { blocks: 8, idleBlocks: 5, rounds: 2, durationMs: 2500, aloneMs: 2000, warmupMs: 1500, steadyMs: 5000, clusterIdle: [...new Set([Math.min(1000, idleClients), idleClients])], clusterQos: [0, 1] as Array<0 | 1>, attack: { bytes: 4 * GiB, ms: 10_000 } }
@@ -90,6 +105,7 @@ const trafficOptions: TrafficOptions = { payloadBytes, window, durationMs: setti
 const began = Date.now()
 const progress = (line: string): void => { console.error(`[${Math.round((Date.now() - began) / 1000)} s] ${line}`) }
 const QOS_LEVELS = [0, 1] as const
+progress(`brokers on Aedes ${protocol.aedes}, clients speaking MQTT ${protocol.mqtt}`)
 
 // The load generator (this process) keeps to its own core while brokers are
 // compared; the cluster's nodes and Redis are placed by the scheduler.
@@ -108,7 +124,8 @@ const cells = !wanted('throughput')
     warmupMs: settings.warmupMs,
     traffic: trafficOptions,
     cores,
-    profileDir: flags.profile
+    profileDir: flags.profile,
+    mqtt5
   }, progress)
 const { idle, memory } = !wanted('idle')
   ? { idle: [], memory: null }
@@ -121,7 +138,8 @@ const { idle, memory } = !wanted('idle')
     warmupMs: settings.warmupMs,
     traffic: trafficOptions,
     cores,
-    profileDir: flags.profile
+    profileDir: flags.profile,
+    mqtt5
   }, progress)
 if (placement !== null) pin(process.pid, ALL_CORES)
 const cluster = !wanted('cluster')
@@ -140,6 +158,7 @@ const cpu = cpus()
 const results: Results = {
   mode,
   command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
+  protocol,
   date: new Date().toISOString(),
   machine: { cpus: cpu.length, model: cpu[0]?.model ?? 'unknown', node: process.version },
   placement,
@@ -152,11 +171,30 @@ const results: Results = {
   topicParsing: parsing,
   hostile: hostileResults
 }
-// this file runs as build/bench/run.js; the results belong in the source tree
-const dir = new URL('../../bench/results/', import.meta.url)
+const dir = new URL('bench/results/', sourceTree())
 await mkdir(dir, { recursive: true })
-await writeFile(new URL(`${mode}.json`, dir), JSON.stringify(results, null, 2) + '\n')
-await writeFile(new URL(`${mode}.md`, dir), markdown(results))
-if (cells.length > 0) await writeFile(new URL(`${mode}.svg`, dir), chart(results))
+await writeFile(new URL(`${name}.json`, dir), JSON.stringify(results, null, 2) + '\n')
+await writeFile(new URL(`${name}.md`, dir), markdown(results))
+if (cells.length > 0) await writeFile(new URL(`${name}.svg`, dir), chart(results))
 console.log(markdown(results))
-progress(`done; results in bench/results/${mode}.{json,md,svg}`)
+progress(`done; results in bench/results/${name}.{json,md,svg}`)
+
+/**
+ * The results belong in the source tree, wherever this file was compiled to
+ * (build/bench/run.js by npm run bench, or another --outDir): the nearest
+ * directory above it with a package.json.
+ */
+function sourceTree (): URL {
+  for (let dir = new URL('.', import.meta.url); ; dir = new URL('..', dir)) {
+    if (existsSync(new URL('package.json', dir))) return dir
+    if (dir.pathname === '/') throw new Error(`no package.json above ${import.meta.url}`)
+  }
+}
+
+/** The version installed, for the results to say: `aedes2` is an alias, and `aedes` a range. */
+async function installedVersion (name: 'aedes' | 'aedes2'): Promise<string> {
+  // neither exports its package.json; it sits beside the entry point
+  const entry = createRequire(import.meta.url).resolve(name)
+  const pkg = JSON.parse(await readFile(new URL('package.json', pathToFileURL(entry)), 'utf8')) as { version: string }
+  return pkg.version
+}

@@ -37,6 +37,8 @@ export interface BrokerOptions {
   guarded?: boolean
   /** listens for MQTT over WebSocket too */
   ws?: boolean
+  /** runs on Aedes 2 (the `aedes2` dependency), which speaks MQTT 5, instead of Aedes 1.2 */
+  mqtt5?: boolean
   /** names the broker's CPU profile */
   role: string
   /** where to write a CPU profile (node --cpu-prof) when the broker stops */
@@ -45,9 +47,9 @@ export interface BrokerOptions {
   cores?: string | undefined
 }
 
-export async function startBenchBroker ({ plugin, guarded = false, ws = false, role, profileDir, cores }: BrokerOptions): Promise<BenchBroker> {
+export async function startBenchBroker ({ plugin, guarded = false, ws = false, mqtt5 = false, role, profileDir, cores }: BrokerOptions): Promise<BenchBroker> {
   const profile = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${role}-${Date.now()}-${Math.random().toString(36).slice(2, 6)}.cpuprofile`]
-  const args = [...(plugin ? ['--plugin'] : []), ...(guarded ? ['--guarded'] : []), ...(ws ? ['--ws'] : [])]
+  const args = [...(plugin ? ['--plugin'] : []), ...(guarded ? ['--guarded'] : []), ...(ws ? ['--ws'] : []), ...(mqtt5 ? ['--mqtt5'] : [])]
   // stderr passes through, each line named by the broker's role, and its
   // end is kept to say how a broker that died ended
   const child = fork(here('./broker.js'), args, { ...forkOn(cores, ['--expose-gc', ...profile]), stdio: ['ignore', 'inherit', 'pipe', 'ipc'] })
@@ -91,13 +93,13 @@ export interface Idle { stop (): Promise<void> }
 // (often 1,024 by default, 20,000 on the machine the figures come from).
 const IDLE_PER_PROCESS = 5000
 
-/** `count` idle clients spread over `ports`, from as many processes as that takes. */
-export async function startIdle (ports: number[], count: number, prefix: string): Promise<Idle> {
+/** `count` idle clients spread over `ports`, from as many processes as that takes; MQTT 5 ones with `mqtt5`. */
+export async function startIdle (ports: number[], count: number, prefix: string, mqtt5 = false): Promise<Idle> {
   const children = await startAll(Array.from({ length: Math.ceil(count / IDLE_PER_PROCESS) }, (_, i) => async (): Promise<ChildProcess> => {
     const share = Math.min(IDLE_PER_PROCESS, count - i * IDLE_PER_PROCESS)
     const child = fork(here('./idle.js'))
     try {
-      child.send({ ports, count: share, prefix: `${prefix}${i}-` } satisfies IdleRequest)
+      child.send({ ports, count: share, prefix: `${prefix}${i}-`, mqtt5 } satisfies IdleRequest)
       const [connected] = await Promise.race([
         once(child, 'message') as Promise<[number]>,
         once(child, 'exit').then(() => { throw new Error('idle clients process failed') })

@@ -42,6 +42,8 @@ export interface ThroughputSettings {
   /** the cores the brokers run on */
   cores: string | undefined
   profileDir: string | undefined
+  /** every broker on Aedes 2 and every client speaking MQTT 5 */
+  mqtt5: boolean
 }
 
 const VARIANT_LIST = Object.keys(VARIANTS) as Variant[]
@@ -96,10 +98,10 @@ async function runBlock (settings: ThroughputSettings, qos: 0 | 1, pairs: number
     await broker.stop()
   }
   const contestants = await startAll(VARIANT_LIST.map((variant) => async (): Promise<Contestant> => {
-    const broker = await startBenchBroker({ plugin: PLUGIN[variant], guarded: PLUGIN[variant], role: variant, profileDir: settings.profileDir, cores: settings.cores })
+    const broker = await startBenchBroker({ plugin: PLUGIN[variant], guarded: PLUGIN[variant], mqtt5: settings.mqtt5, role: variant, profileDir: settings.profileDir, cores: settings.cores })
     try {
       // the prefix keeps each block's client ids and topics apart in the reports
-      const clients = await Pairs.connect({ port: broker.port, pairs, route: ROUTE[variant], qos, prefix: `${variant}-q${qos}-p${pairs}-b${block}-` })
+      const clients = await Pairs.connect({ port: broker.port, pairs, route: ROUTE[variant], qos, prefix: `${variant}-q${qos}-p${pairs}-b${block}-`, mqtt5: settings.mqtt5 })
       return { variant, broker, clients }
     } catch (err) {
       await broker.stop()

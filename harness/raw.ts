@@ -32,7 +32,8 @@ export interface RawClient {
 /** `from`: the loopback address to connect from (127.0.0.2 and so on), as a client elsewhere would */
 export type Transport = { tcp: number, from?: string } | { tls: number, ca: Buffer } | { ws: string }
 
-export async function rawClient (to: Transport): Promise<RawClient> {
+/** `protocolVersion`: how packets are read and written; 5 for MQTT 5's reason codes and properties */
+export async function rawClient (to: Transport, protocolVersion: 4 | 5 = 4): Promise<RawClient> {
   let conn: Duplex
   // a WebSocket stream ends when the socket closes but is not closed until both sides end: the socket's close is what counts
   let closes: { once (event: 'close', listener: () => void): unknown }
@@ -51,7 +52,7 @@ export async function rawClient (to: Transport): Promise<RawClient> {
     closes = ws
   }
   const packets: Packet[] = []
-  const parser = mqttPacket.parser()
+  const parser = mqttPacket.parser({ protocolVersion })
   parser.on('packet', (packet: Packet) => { packets.push(packet) })
   // what the peer sends may be refused mid-packet: a parse error is no test failure
   parser.on('error', () => {})
@@ -71,7 +72,7 @@ export async function rawClient (to: Transport): Promise<RawClient> {
     closed,
     isClosed: () => isClosed,
     send (packet) {
-      conn.write(Buffer.isBuffer(packet) ? packet : mqttPacket.generate(packet))
+      conn.write(Buffer.isBuffer(packet) ? packet : mqttPacket.generate(packet, { protocolVersion }))
     },
     async next (cmd, ms = 5000) {
       const deadline = Date.now() + ms
@@ -112,7 +113,7 @@ export function connectPacket ({ clientId, clean = true, username, password, pro
 
 /** Connects by hand and waits for the CONNACK; rejects on any other answer. */
 export async function rawSession (to: Transport, options: ConnectOptions): Promise<RawClient> {
-  const client = await rawClient(to)
+  const client = await rawClient(to, options.protocolVersion)
   client.send(connectPacket(options))
   const connack = await client.next('connack') as mqttPacket.IConnackPacket
   if ((connack.returnCode ?? connack.reasonCode ?? 0) !== 0) throw new Error(`${options.clientId}: CONNACK ${connack.returnCode ?? connack.reasonCode}`)
@@ -134,13 +135,13 @@ export async function answerTo (to: Transport, options: ConnectOptions, ms = 500
   const started = performance.now()
   let client: RawClient
   try {
-    client = await rawClient(to)
+    client = await rawClient(to, options.protocolVersion)
   } catch {
     return { code: null, ms: performance.now() - started }
   }
   client.send(connectPacket(options))
   const code = await new Promise<number | null>((resolve) => {
-    const parser = mqttPacket.parser()
+    const parser = mqttPacket.parser({ protocolVersion: options.protocolVersion ?? 4 })
     const timer = setTimeout(() => { resolve(null) }, ms)
     parser.on('packet', (packet: Packet) => {
       if (packet.cmd !== 'connack') return

@@ -2,7 +2,7 @@
  * A running broker built from Settings: Aedes with the plugin, its MQTT
  * listeners, password auth, metrics and the admin API, and reload.
  */
-import { Aedes } from 'aedes'
+import { Aedes, type AedesOptions } from 'aedes'
 import type { Logger as PinoLogger } from 'pino'
 import type { Registry } from 'prom-client'
 import { redisNode, type RedisNode } from '../cluster/redis.js'
@@ -60,7 +60,7 @@ export async function startServer ({ settings, log, loadSettings }: ServerOption
   const disk = settings.persistence.path === undefined ? undefined : await openDataDir(settings.persistence.path)
   const acl = new TopicAcl(settings.acl, (client) => users.usernameOf(client), log.child({ module: 'acl' }))
   // the host's hooks, which the plugin wraps: the ACL sees P2P topics as published
-  const broker = await Aedes.createBroker({ ...storeOptions(node, disk), authenticate: users.authenticate, authorizePublish: acl.authorizePublish, authorizeSubscribe: acl.authorizeSubscribe })
+  const broker = await createAedes(settings.broker.mqtt5, { ...storeOptions(node, disk), authenticate: users.authenticate, authorizePublish: acl.authorizePublish, authorizeSubscribe: acl.authorizeSubscribe })
   // with no [[users]] nobody owns a client id: a username nobody checked proves nothing
   const plugin = await register(broker, { ...settings.plugin, users, cluster: node?.cluster, limits: pluginLimits(limits), logger: log.child({ module: 'p2p' }) })
   // last, so that its checks come before the password's and the plugin's
@@ -104,13 +104,13 @@ export async function startServer ({ settings, log, loadSettings }: ServerOption
       })
     }
     log.level = next.log.level
-    const fixed = ['listeners', 'admin', 'limits', 'persistence', 'cluster'] as const
+    const fixed = ['broker', 'listeners', 'admin', 'limits', 'persistence', 'cluster'] as const
     for (const part of fixed) {
       if (JSON.stringify(next[part]) !== JSON.stringify(current[part])) {
         log.warn({ section: part }, `[${part}] changed: it takes effect after a restart`)
       }
     }
-    current = { ...next, listeners: current.listeners, admin: current.admin, limits: current.limits, persistence: current.persistence, cluster: current.cluster }
+    current = { ...next, broker: current.broker, listeners: current.listeners, admin: current.admin, limits: current.limits, persistence: current.persistence, cluster: current.cluster }
     log.info({ mode: next.plugin.mode, rules: next.plugin.rules.length, users: next.users.length, acl: next.acl.length }, 'config reloaded')
     return plugin.config
   }
@@ -176,6 +176,17 @@ function storeOptions (node: RedisNode | undefined, disk: DataDir | undefined): 
 
 function pluginLimits (limits: Settings['limits']): PluginLimits {
   return Object.fromEntries(LIMIT_KEYS.map((key) => [key, limits[key]])) as unknown as PluginLimits
+}
+
+/**
+ * Aedes 1.2, or with `mqtt5` Aedes 2 (2.0.0-beta.1, the package's `aedes2`
+ * dependency), which speaks MQTT 5 as well. Aedes 2's typings differ from
+ * 1.2's only in what this broker does not touch.
+ */
+async function createAedes (mqtt5: boolean, options: AedesOptions): Promise<Aedes> {
+  if (!mqtt5) return await Aedes.createBroker(options)
+  const { Aedes: Aedes2 } = await import('aedes2')
+  return await Aedes2.createBroker(options as object) as unknown as Aedes
 }
 
 /**

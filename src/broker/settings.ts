@@ -12,10 +12,14 @@ import { pluginConfig, PLUGIN_KEYS, type PluginConfig } from '../plugin/options.
 import { isTable, readTomlFile, rejectUnknownKeys, withSource, type Table } from '../plugin/table.js'
 import { aclEntries, type AclEntry } from './acl.js'
 import { clientIdPatterns, userConfigs, type UserConfig } from './users.js'
-import { bytes, count, host, hostNames, isLoopback, logLevel, origins, packetSize, port, portOrOff, redisUrl, seconds, text, wsPath, type Check, type LogLevel } from './values.js'
+import { bytes, count, host, hostNames, isLoopback, logLevel, onOff, origins, packetSize, port, portOrOff, redisUrl, seconds, text, wsPath, type Check, type LogLevel } from './values.js'
 
 export interface Settings {
   plugin: PluginConfig
+  broker: {
+    /** run on Aedes 2 (experimental), which speaks MQTT 5 besides 3.1.1 and 3.1 */
+    mqtt5: boolean
+  }
   listeners: {
     /** address every MQTT listener binds */
     host: string
@@ -73,10 +77,11 @@ export interface Limits extends PluginLimits {
 
 export const BROKER_LIMIT_DEFAULTS = Object.freeze({ max_packet_size: 1024 * 1024, max_connections: 100_000, max_auth_pending: 64 })
 
-type Tables = Pick<Settings, 'listeners' | 'auth' | 'admin' | 'limits' | 'persistence' | 'cluster' | 'log'>
+type Tables = Pick<Settings, 'broker' | 'listeners' | 'auth' | 'admin' | 'limits' | 'persistence' | 'cluster' | 'log'>
 type Schema = { [S in keyof Tables]: { [K in keyof Required<Tables[S]>]: Check<Required<Tables[S]>[K]> } }
 
 const SCHEMA: Schema = {
+  broker: { mqtt5: onOff },
   listeners: { host, port: portOrOff, ws_port: port, ws_path: wsPath, tls_port: port, tls_cert: text, tls_key: text, ws_origins: origins },
   auth: { client_ids: clientIdPatterns },
   admin: { host, port, token: text, token_file: text, hosts: hostNames },
@@ -110,6 +115,7 @@ export interface Override {
 export function defaultSettings (): Settings {
   return {
     plugin: pluginConfig({}),
+    broker: { mqtt5: false },
     listeners: { host: '127.0.0.1', port: 1883, ws_path: '/mqtt', ws_origins: [] },
     users: [],
     auth: {},

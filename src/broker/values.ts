@@ -20,6 +20,13 @@ export const port: Check<number> = (value, where, key) => {
   return n
 }
 
+/** true or false; a switch flag gives "true" */
+export const onOff: Check<boolean> = (value, where, key) => {
+  if (value === true || value === 'true') return true
+  if (value === false || value === 'false') return false
+  throw new ConfigError(`${where} must be true or false (got ${JSON.stringify(value)})`, key)
+}
+
 /** A port, or false for a listener that is off. */
 export const portOrOff: Check<number | false> = (value, where, key) => value === false ? false : port(value, where, key)
 

@@ -37,6 +37,7 @@ export const FLAGS: readonly Flag[] = [
   { name: 'data-dir', arg: 'DIR', setting: 'persistence.path', unset: 'in memory', help: 'keep sessions, queues and retained messages on disk in DIR' },
   { name: 'max-packet-size', arg: 'BYTES', setting: 'limits.max_packet_size', help: 'a larger MQTT packet closes its connection' },
   { name: 'max-connections', arg: 'N', setting: 'limits.max_connections', help: 'past it, new connections get CONNACK 3' },
+  { name: 'mqtt5', setting: 'broker.mqtt5', help: 'speak MQTT 5 too, on Aedes 2 (experimental: see the README)' },
   { name: 'config', arg: 'FILE', help: 'TOML config file; flags override it' },
   { name: 'log-level', arg: 'LEVEL', setting: 'log.level', help: 'fatal, error, warn, info, debug, trace or silent' },
   { name: 'help', short: 'h', help: 'show this help' }
@@ -60,8 +61,8 @@ export function overrides (values: Record<string, unknown>, env: NodeJS.ProcessE
   for (const flag of FLAGS) {
     if (flag.setting === undefined) continue
     const given = values[flag.name]
-    if (typeof given === 'string') {
-      out.push({ key: flag.setting, value: given, where: `--${flag.name}` })
+    if (typeof given === 'string' || given === true) {
+      out.push({ key: flag.setting, value: String(given), where: `--${flag.name}` })
     } else if (flag.env !== undefined && env[flag.env] !== undefined) {
       out.push({ key: flag.setting, value: env[flag.env] as string, where: flag.env })
     }

@@ -99,7 +99,8 @@ export async function run (argv: readonly string[], io: CliIO = processIO): Prom
     log.fatal({ err }, 'broker did not start')
     return err instanceof ConfigError ? fail(err.message) : (fail((err as Error).message), 1)
   }
-  log.info({ mode: settings.plugin.mode, keyword: settings.plugin.keyword }, 'P2P messaging ready')
+  if (settings.broker.mqtt5) log.warn('MQTT 5 runs on Aedes 2, a beta: experimental, with the gaps the README lists')
+  log.info({ mode: settings.plugin.mode, keyword: settings.plugin.keyword, mqtt5: settings.broker.mqtt5 }, 'P2P messaging ready')
 
   await stopped
   const complete = await running.close()

@@ -11,7 +11,8 @@ import { ConfigError } from '../plugin/errors.js'
 import { afterAuthenticate, emitPacket } from '../plugin/host.js'
 import { wholeNumber } from '../plugin/limits.js'
 import { isTable, rejectUnknownKeys } from '../plugin/table.js'
-import { CLUSTER_LIMIT_DEFAULTS, type Addressed, type Cluster, type ClusterLimits, type ClusterNode } from './strategy.js'
+import type { MessageHeaders } from '../plugin/headers.js'
+import { CLUSTER_LIMIT_DEFAULTS, type Addressed, type Cluster, type ClusterLimits, type ClusterNode, type Outcome } from './strategy.js'
 
 // How long a connecting client may wait for its channel to be subscribed;
 // during an outage the subscription completes later and the client is
@@ -21,8 +22,19 @@ const SUBSCRIBE_WAIT_MS = 500
 /** A client's subscription to its own channel. */
 type Listener = (packet: AedesPublishPacket, cb: () => void) => void
 
+/**
+ * How many subscribers a message this node emits reaches, where the emitter
+ * can tell (Redis answers each PUBLISH with its receiver count). Channels are
+ * exact and per client, so 0 means no node holds the target; more may still
+ * be only pattern subscribers of other topics, so it is read only as "maybe".
+ */
+export interface ReceiverCount {
+  /** Runs `emit`; the slot is filled with the count of the one publish it makes, before the emit's callback runs. */
+  counting (emit: () => void): { count: number | undefined }
+}
+
 /** `limits` bound what a node holds while the emitter or the store is away (Redis down). */
-export function emitterCluster (limits: Partial<ClusterLimits> = {}): Cluster {
+export function emitterCluster (limits: Partial<ClusterLimits> = {}, receivers?: ReceiverCount): Cluster {
   if (!isTable(limits)) throw new ConfigError('emitterCluster() limits must be an object', 'cluster')
   rejectUnknownKeys(limits, Object.keys(CLUSTER_LIMIT_DEFAULTS), 'emitterCluster() limits', 'cluster')
   const checked = { ...CLUSTER_LIMIT_DEFAULTS }
@@ -30,7 +42,7 @@ export function emitterCluster (limits: Partial<ClusterLimits> = {}): Cluster {
     const value = limits[key]
     if (value !== undefined) checked[key] = wholeNumber(value, `cluster.${key}`, `cluster.${key}`, 1)
   }
-  return new EmitterCluster(checked)
+  return new EmitterCluster(checked, receivers)
 }
 
 class EmitterCluster implements Cluster {
@@ -39,10 +51,12 @@ class EmitterCluster implements Cluster {
   readonly maxBufferedBytes: number
   #node: ClusterNode | undefined
   readonly #listening = new Map<Client, Listener>()
+  readonly #receivers: ReceiverCount | undefined
 
-  constructor (limits: ClusterLimits) {
+  constructor (limits: ClusterLimits, receivers: ReceiverCount | undefined) {
     this.maxBufferedMessages = limits.max_buffered_messages
     this.maxBufferedBytes = limits.max_buffered_bytes
+    this.#receivers = receivers
   }
 
   attach (node: ClusterNode): void {
@@ -57,17 +71,23 @@ class EmitterCluster implements Cluster {
     broker.on('clientDisconnect', (client) => { this.#unlisten(broker, client) })
   }
 
-  elsewhere (p2p: Addressed, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined): Promise<'forwarded'> {
+  elsewhere (p2p: Addressed, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined, headers: MessageHeaders): Promise<Outcome> {
     const node = this.#node
     if (node === undefined) throw new Error('emitterCluster: elsewhere() before attach()')
-    // stored first (when there is a session), so a target on another node, or on none, loses nothing
-    const packet = stored ?? node.pack(p2p.target, p2p.topic, payload, qos)
     // the callback holds nothing of the message: while it waits for Redis, the emitter's encoded copy is the only one
     return new Promise((resolve, reject) => {
-      emitPacket(node.broker, packet, (err) => {
-        if (err === undefined || err === null) resolve('forwarded')
-        else reject(err)
-      })
+      // stored first (when there is a session), so a target on another node, or on none, loses nothing
+      const packet = stored ?? node.pack(p2p.target, p2p.topic, payload, qos, headers)
+      let slot: { count: number | undefined } | undefined
+      const emit = (): void => {
+        emitPacket(node.broker, packet, (err) => {
+          if (err !== undefined && err !== null) reject(err)
+          else if (slot?.count !== 0) resolve('forwarded')
+          else resolve(stored === undefined ? 'no_session' : 'queued')
+        })
+      }
+      if (this.#receivers === undefined) emit()
+      else slot = this.#receivers.counting(emit)
     })
   }
 

@@ -11,7 +11,7 @@ import type { EventEmitter } from 'node:events'
 import { createRequire } from 'node:module'
 import { Redis } from 'ioredis'
 import type { Logger } from '../plugin/log.js'
-import { emitterCluster } from './emitter.js'
+import { emitterCluster, type ReceiverCount } from './emitter.js'
 import type { Cluster, ClusterLimits } from './strategy.js'
 
 const require = createRequire(import.meta.url)
@@ -47,7 +47,9 @@ export function redisNode (url: string, log: Logger, limits: Partial<ClusterLimi
     connections.push(redis)
     return redis
   }
-  const mq = MQEmitterRedis({ subConn: connect('pubsub-in'), pubConn: connect('pubsub-out') }) as { state: EventEmitter }
+  const pubConn = connect('pubsub-out')
+  const receivers = receiverCount(pubConn)
+  const mq = MQEmitterRedis({ subConn: connect('pubsub-in'), pubConn }) as { state: EventEmitter }
   // mqemitter-redis re-emits every connection error here, and an 'error'
   // event nobody listens to would kill the process; watch() already logs it
   mq.state.on('error', (err: Error) => { log.debug({ err: err.message }, 'Redis emitter error') })
@@ -56,12 +58,43 @@ export function redisNode (url: string, log: Logger, limits: Partial<ClusterLimi
   return {
     mq,
     persistence: redisPersistence({ conn: store }),
-    cluster: emitterCluster(limits),
+    cluster: emitterCluster(limits, receivers),
     // a connection still being made at start is not a lost one: its commands wait a moment
     available: () => answering() && states.every((state) => !state.down),
     unanswered: () => connections.reduce((sum, c) => sum + pendingCommands(c), 0),
     disconnect () {
       for (const c of connections) c.disconnect(false)
+    }
+  }
+}
+
+/**
+ * Redis answers each PUBLISH with the number of subscribers it reached;
+ * mqemitter-redis drops that answer. Its emit() makes its PUBLISH on the
+ * connection it is given, synchronously, and chains its callback on the
+ * promise that PUBLISH returns, so a wrapper around the connection's publish
+ * sees the one PUBLISH an emit makes, and reads its answer first.
+ */
+function receiverCount (pub: Redis): ReceiverCount {
+  let slot: { count: number | undefined } | undefined
+  const publish = pub.publish.bind(pub) as (channel: string, message: Buffer | string) => Promise<number>
+  ;(pub as unknown as { publish: typeof publish }).publish = (channel, message) => {
+    const filling = slot
+    slot = undefined
+    const sent = publish(channel, message)
+    if (filling !== undefined) sent.then((count) => { filling.count = count }, () => {})
+    return sent
+  }
+  return {
+    counting (emit) {
+      const filling = { count: undefined }
+      slot = filling
+      try {
+        emit()
+      } finally {
+        slot = undefined
+      }
+      return filling
     }
   }
 }

@@ -5,14 +5,15 @@
  * persistence the nodes share. The plugin itself has no cluster branches.
  */
 import type { Aedes, AedesPublishPacket, Client } from 'aedes'
+import type { MessageHeaders } from '../plugin/headers.js'
 import type { Logger } from '../plugin/log.js'
 
 /** What the plugin gives its strategy when it is registered. */
 export interface ClusterNode {
   readonly broker: Aedes
   readonly log: Logger
-  /** The internal form of a message: on the target's channel, the topic in an envelope. */
-  pack (target: string, topic: string, payload: Buffer, qos: 0 | 1 | 2): AedesPublishPacket
+  /** The internal form of a message: on the target's channel, the topic and headers in an envelope. */
+  pack (target: string, topic: string, payload: Buffer, qos: 0 | 1 | 2, headers: MessageHeaders): AedesPublishPacket
   /**
    * Delivers a channel packet to `client`, a client of this node, from the
    * moment it has been authenticated: what may not be written yet (before
@@ -59,9 +60,11 @@ export interface Cluster {
    * channel packet when it already waits in the target's session queue.
    * A promise settles once the message is accepted by what the nodes share
    * (for QoS 1/2, the sender's acknowledgement waits for it); it rejects
-   * when the message could not be handed on.
+   * when the message could not be handed on. `no_session` is an answer only
+   * a strategy that knows no node holds the target gives (an MQTT 5 sender
+   * is then told 0x10); one that cannot tell says `forwarded`.
    */
-  elsewhere (p2p: Addressed, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined): Outcome | Promise<Outcome>
+  elsewhere (p2p: Addressed, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined, headers: MessageHeaders): Outcome | Promise<Outcome>
   /**
    * True when this node's copy of the persistence's topic index may lag
    * behind sessions opened on other nodes, so that a target missing from it

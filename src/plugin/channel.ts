@@ -10,6 +10,7 @@
  * in is found, on this node or any other (docs/architecture.md).
  */
 import type { AedesPublishPacket } from 'aedes'
+import { decodeProperties, encodeProperties, type MessageHeaders } from './headers.js'
 
 export const CHANNEL_ROOT = '$p2p'
 const CHANNEL_PREFIX = CHANNEL_ROOT + '/'
@@ -22,9 +23,10 @@ export const CHANNEL_QOS = 2
  * knows which sessions it holds.
  */
 export const SESSIONS_TOPIC = CHANNEL_ROOT
-// version 1 had no time; messages it queued are still read
+// version 1 had no time, version 2 no sender, expiry or properties; messages they queued are still read
 const ENVELOPE_V1 = 1
-const ENVELOPE_VERSION = 2
+const ENVELOPE_V2 = 2
+const ENVELOPE_VERSION = 3
 const TIME_BYTES = 6
 
 /**
@@ -72,20 +74,29 @@ export function isChannel (topic: string): boolean {
 }
 
 /**
- * The envelope: a version byte, when the message was sent (ms since the
- * epoch, 6 bytes: message_expiry is counted from it), the topic's length
- * (2 bytes) and the topic, then the payload as it came.
+ * The envelope: a version byte; when the message was sent (ms since the
+ * epoch, 6 bytes: message_expiry is counted from it) and when its sender's
+ * expiry runs out (6 bytes, 0 for never); the topic (2-byte length, then
+ * UTF-8); the sender's client id (the same); the carried MQTT 5 properties
+ * (4-byte length, then headers.ts's encoding); then the payload as it came.
  */
-export function wrapPayload (topic: string, payload: Buffer | string, sentAt = Date.now()): Buffer {
+export function wrapPayload (topic: string, payload: Buffer | string, headers: MessageHeaders, sentAt = Date.now()): Buffer {
   const body = typeof payload === 'string' ? Buffer.from(payload) : payload
+  const properties = encodeProperties(headers.properties)
   const topicLength = Buffer.byteLength(topic)
-  const head = 1 + TIME_BYTES + 2
-  const out = Buffer.allocUnsafe(head + topicLength + body.length)
+  const senderLength = Buffer.byteLength(headers.sender)
+  const propertiesLength = properties === null ? 0 : properties.length
+  const out = Buffer.allocUnsafe(1 + 2 * TIME_BYTES + 2 + topicLength + 2 + senderLength + 4 + propertiesLength + body.length)
   out[0] = ENVELOPE_VERSION
-  out.writeUIntBE(sentAt, 1, TIME_BYTES)
-  out.writeUInt16BE(topicLength, 1 + TIME_BYTES)
-  out.write(topic, head, topicLength, 'utf8')
-  body.copy(out, head + topicLength)
+  let at = out.writeUIntBE(sentAt, 1, TIME_BYTES)
+  at = out.writeUIntBE(headers.expiresAt, at, TIME_BYTES)
+  at = out.writeUInt16BE(topicLength, at)
+  at += out.write(topic, at, topicLength, 'utf8')
+  at = out.writeUInt16BE(senderLength, at)
+  at += out.write(headers.sender, at, senderLength, 'utf8')
+  at = out.writeUInt32BE(propertiesLength, at)
+  if (properties !== null) at += properties.copy(out, at)
+  body.copy(out, at)
   return out
 }
 
@@ -94,25 +105,51 @@ export interface Unwrapped {
   payload: Buffer
   /** ms since the epoch; undefined for an envelope from before it was kept */
   sentAt: number | undefined
+  /** none (no sender, no expiry) for an envelope from before they were kept */
+  headers: MessageHeaders
 }
+
+const NO_HEADERS: MessageHeaders = Object.freeze({ sender: '', properties: undefined, expiresAt: 0 })
 
 /** null when the bytes are not an envelope this version can read. */
 export function unwrapPayload (envelope: Buffer | Uint8Array | string): Unwrapped | null {
   if (typeof envelope === 'string') return null
   const buf = Buffer.isBuffer(envelope) ? envelope : Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength)
+  const version = buf[0]
+  if (version === ENVELOPE_VERSION) return unwrapV3(buf)
   let at: number
   let sentAt: number | undefined
-  if (buf[0] === ENVELOPE_VERSION && buf.length >= 3 + TIME_BYTES) {
+  if (version === ENVELOPE_V2 && buf.length >= 3 + TIME_BYTES) {
     sentAt = buf.readUIntBE(1, TIME_BYTES)
     at = 1 + TIME_BYTES
-  } else if (buf[0] === ENVELOPE_V1 && buf.length >= 3) {
+  } else if (version === ENVELOPE_V1 && buf.length >= 3) {
     at = 1
   } else {
     return null
   }
   const end = at + 2 + buf.readUInt16BE(at)
   if (end > buf.length) return null
-  return { topic: buf.toString('utf8', at + 2, end), payload: buf.subarray(end), sentAt }
+  return { topic: buf.toString('utf8', at + 2, end), payload: buf.subarray(end), sentAt, headers: NO_HEADERS }
+}
+
+function unwrapV3 (buf: Buffer): Unwrapped | null {
+  // a truncated envelope reads as none, never as a throw
+  let at = 1 + 2 * TIME_BYTES
+  if (buf.length < at + 2) return null
+  const sentAt = buf.readUIntBE(1, TIME_BYTES)
+  const expiresAt = buf.readUIntBE(1 + TIME_BYTES, TIME_BYTES)
+  const topicEnd = at + 2 + buf.readUInt16BE(at)
+  if (topicEnd + 2 > buf.length) return null
+  const topic = buf.toString('utf8', at + 2, topicEnd)
+  at = topicEnd
+  const senderEnd = at + 2 + buf.readUInt16BE(at)
+  if (senderEnd + 4 > buf.length) return null
+  const sender = buf.toString('utf8', at + 2, senderEnd)
+  at = senderEnd
+  const propertiesEnd = at + 4 + buf.readUInt32BE(at)
+  if (propertiesEnd > buf.length) return null
+  const properties = propertiesEnd === at + 4 ? undefined : decodeProperties(buf.subarray(at + 4, propertiesEnd))
+  return { topic, payload: buf.subarray(propertiesEnd), sentAt, headers: { sender, properties, expiresAt } }
 }
 
 /**
@@ -131,11 +168,11 @@ export class ChannelPackets {
     this.#source = brokerId + '-p2p'
   }
 
-  pack (target: string, topic: string, payload: Buffer, qos: 0 | 1 | 2): AedesPublishPacket {
+  pack (target: string, topic: string, payload: Buffer, qos: 0 | 1 | 2, headers: MessageHeaders): AedesPublishPacket {
     return {
       cmd: 'publish',
       topic: channelOf(target),
-      payload: wrapPayload(topic, payload),
+      payload: wrapPayload(topic, payload, headers),
       qos,
       retain: false,
       dup: false,

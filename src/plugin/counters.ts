@@ -2,7 +2,7 @@
 import { LimitHits } from './limits.js'
 import type { Logger } from './log.js'
 
-export const DROP_REASONS = ['malformed', 'no_session', 'refused', 'queue_full', 'slow_consumer', 'expired', 'cluster_unavailable'] as const
+export const DROP_REASONS = ['malformed', 'no_session', 'refused', 'queue_full', 'slow_consumer', 'expired', 'cluster_unavailable', 'too_large'] as const
 export type DropReason = (typeof DROP_REASONS)[number]
 
 export interface CounterSnapshot {

@@ -8,7 +8,9 @@
  *   the host's, so a dropped message still completes it.
  * - `authorizePublish` is wrapped: once the host's own allows a QoS 1 P2P
  *   message, it is routed there, because Aedes writes the PUBACK before it
- *   publishes, and a message is acknowledged only once it is kept.
+ *   publishes, and a message is acknowledged only once it is kept. An MQTT 5
+ *   client's QoS 2 message is routed there too, so that its PUBREC can carry
+ *   a reason code (answers.ts).
  * - `authenticate` is wrapped (owners.ts) so that a client id held by one
  *   user is not taken over by another.
  * - `preConnect` is wrapped to bound what the client's subscriptions may
@@ -24,8 +26,11 @@
 import type { Aedes, Client } from 'aedes'
 import { isChannel } from './channel.js'
 import type { Delivery } from './delivery.js'
+import type { InboundWindow } from './inbound.js'
 import type { Pending } from './pending.js'
 import { beforeConnack, replacePublish } from './host.js'
+import { speaksMqtt5, startsClean } from './host-mqtt5.js'
+import { incomingStored } from './host-store.js'
 import type { Owners } from './owners.js'
 import type { Router } from './routing.js'
 import type { Sessions } from './sessions.js'
@@ -38,28 +43,58 @@ export interface Hooked {
   pending: Pending
   /** the host's authorizeForward, as it was before the plugin */
   hostForward: Aedes['authorizeForward']
+  /** the bound on QoS 2 messages awaiting PUBREL, on a host without one of its own */
+  inbound: InboundWindow | undefined
 }
 
-export function installHooks (broker: Aedes, { router, owners, sessions, delivery, pending, hostForward }: Hooked): void {
+export function installHooks (broker: Aedes, { router, owners, sessions, delivery, pending, hostForward, inbound }: Hooked): void {
   beforeConnack(broker, async (client) => {
     // a client that closed while connecting has nothing to be found by
     if (client.closed) return
     if (client.clean) await owners.recordConnection(client)
     else await sessions.mark(client, owners.sessionRecord(client))
+    if (inbound !== undefined && startsClean(client)) await inbound.startClean(client)
     await owners.settle(client)
   })
   replacePublish(broker, router)
 
   const hostAuthorizePublish = broker.authorizePublish
   broker.authorizePublish = (client, packet, callback) => {
-    // the hot path: only a client's QoS 1 publish needs anything more
-    if (client === null || packet.qos !== 1) {
+    // the hot path: only a client's QoS 1 publish, or an MQTT 5 client's QoS 2 one, needs anything more
+    const v5 = client !== null && speaksMqtt5(client)
+    if (client === null || packet.qos === 0 || (packet.qos === 2 && !v5)) {
       hostAuthorizePublish.call(broker, client, packet, callback)
       return
     }
     hostAuthorizePublish.call(broker, client, packet, (err) => {
-      if (err !== undefined && err !== null) callback(err)
-      else router.beforeAck(packet, client, callback)
+      if (err !== undefined && err !== null) {
+        callback(err)
+        return
+      }
+      if (packet.qos === 1) {
+        router.beforeAck(packet, client, callback, v5)
+        return
+      }
+      // an MQTT 5 client's QoS 2 takes its place in the window at once, before it is routed: the
+      // messages of one read are handled side by side. Not routed: one sent again before its PUBREL,
+      // which Aedes answers from its store; one past the bound, which Aedes's store refuses, and
+      // then Aedes closes the connection
+      const id = packet.messageId ?? 0
+      if (inbound?.holds(client, id) === true || inbound?.admit(client, id) === false) {
+        callback(null)
+        return
+      }
+      // answered other than 0x00, it is not stored, and no PUBREL will release it
+      const notKept = inbound === undefined ? undefined : () => { inbound.released(client, id) }
+      // sent again after a reconnect, perhaps to this node from another: Aedes has stored it, and answers it
+      if (!packet.dup) {
+        router.beforeAck(packet, client, callback, v5, notKept)
+        return
+      }
+      void incomingStored(broker, client, packet).then((stored) => {
+        if (stored) callback(null)
+        else router.beforeAck(packet, client, callback, v5, notKept)
+      })
     })
   }
 

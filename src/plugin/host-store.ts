@@ -26,6 +26,9 @@ export interface Persistence {
   cleanSubscriptions (client: { id: string }): Promise<void>
   getClientList (topic: string): AsyncIterable<string>
   delWill (client: { id: string }): Promise<unknown>
+  incomingGetPacket (client: { id: string }, packet: { messageId?: number }): Promise<unknown>
+  incomingStorePacket (client: { id: string }, packet: { messageId?: number }): Promise<unknown>
+  incomingDelPacket (client: { id: string }, packet: { messageId?: number }): Promise<unknown>
   destroy (): Promise<void> | void
 }
 
@@ -52,6 +55,54 @@ export async function subscriptionsByTopic (broker: Aedes, topic: string): Promi
 /** One client's stored subscriptions, read from its own record. */
 export async function subscriptionsOf (broker: Aedes, clientId: string): Promise<Array<{ topic: string, qos: number }>> {
   return persistenceOf(broker).subscriptionsByClient({ id: clientId })
+}
+
+/**
+ * Whether the broker holds `packet`, a client's QoS 2 PUBLISH, as received
+ * and not yet released (its PUBREL not come): Aedes keeps it so that one
+ * sent again is not published twice. The persistences reject when they hold
+ * none; a store that cannot be read counts as holding none.
+ */
+export async function incomingStored (broker: Aedes, client: Client, packet: { messageId?: number }): Promise<boolean> {
+  return persistenceOf(broker).incomingGetPacket(client, packet).then((found) => found !== undefined && found !== null, () => false)
+}
+
+/** What watchIncoming() asks and tells its watcher about a client's QoS 2 messages awaiting PUBREL. */
+export interface IncomingWatch {
+  /** Whether the store may keep another one of `client`'s; a refusal rejects the store, and Aedes closes the connection. */
+  admit (client: { id: string }, messageId: number): boolean
+  /** One is kept no more: released by its PUBREL, or not stored after all. */
+  released (client: { id: string }, messageId: number): void
+}
+
+/**
+ * Puts `watch` in front of the store of a client's QoS 2 messages that wait
+ * for their PUBREL (Aedes's incomingStorePacket and incomingDelPacket).
+ */
+export function watchIncoming (broker: Aedes, watch: IncomingWatch): void {
+  const persistence = persistenceOf(broker)
+  const store = persistence.incomingStorePacket.bind(persistence)
+  const release = persistence.incomingDelPacket.bind(persistence)
+  persistence.incomingStorePacket = async (client, packet) => {
+    const id = packet.messageId ?? 0
+    if (!watch.admit(client, id)) throw new Error('too many QoS 2 messages await their PUBREL')
+    try {
+      return await store(client, packet)
+    } catch (err) {
+      watch.released(client, id)
+      throw err
+    }
+  }
+  persistence.incomingDelPacket = async (client, packet) => {
+    watch.released(client, packet.messageId ?? 0)
+    return release(client, packet)
+  }
+}
+
+/** Removes a client id's QoS 2 messages awaiting PUBREL from the store, as a PUBREL for each would. */
+export async function releaseIncoming (broker: Aedes, clientId: string, messageIds: number[]): Promise<void> {
+  const persistence = persistenceOf(broker)
+  await Promise.all(messageIds.map(async (messageId) => persistence.incomingDelPacket({ id: clientId }, { messageId }).catch(() => {})))
 }
 
 /** What watchQueues() tells its watcher about every session queue, ordinary and P2P alike. */

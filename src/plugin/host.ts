@@ -14,7 +14,7 @@ import { P2PError } from './errors.js'
 import type { Persistence } from './host-store.js'
 
 /** Keep in step with peerDependencies.aedes in package.json. */
-export const SUPPORTED_AEDES = '^1.2.0'
+export const SUPPORTED_AEDES = '^1.2.0 || >=2.0.0-beta.1 <3'
 
 export type PublishDone = (err?: Error | null) => void
 /** Aedes's publish as it really is: with the publishing client, null for server code. */
@@ -43,6 +43,10 @@ interface BrokerClient extends Client {
 
 const internals = (aedes: Aedes): Broker => aedes as Broker
 
+// frozen, so that a write allocates no options object; Aedes 1.2 writes 3.1 clients as 3.1.1, and so do we
+const V4 = Object.freeze({ protocolVersion: 4 })
+const V5 = Object.freeze({ protocolVersion: 5 })
+
 /** The broker, if it is an Aedes this package supports; else an error with a code. */
 export function checkHost (aedes: unknown): Aedes {
   const b = aedes as Partial<Broker> | null
@@ -51,17 +55,33 @@ export function checkHost (aedes: unknown): Aedes {
     throw new P2PError('ERR_P2P_NOT_AEDES', 'register() needs an Aedes broker instance (from Aedes.createBroker())')
   }
   const version = String(b.version)
-  const [major, minor] = version.split('.').map(Number)
-  if (major !== 1 || minor === undefined || minor < 2) {
+  if (!supportedVersion(version)) {
     throw new P2PError('ERR_P2P_AEDES_VERSION', `aedes-p2p-messaging needs Aedes ${SUPPORTED_AEDES}; this broker is Aedes ${version}`)
   }
   return aedes as Aedes
 }
 
-/** The client connected to this broker with that id, if any. */
+/** `^1.2.0 || >=2.0.0-beta.1 <3`, for the version strings Aedes has published. */
+function supportedVersion (version: string): boolean {
+  const match = /^(\d+)\.(\d+)\.(\d+)(?:-([a-z]+)\.(\d+))?$/.exec(version)
+  if (match === null) return false
+  const [major, minor] = [Number(match[1]), Number(match[2])]
+  const pre = match[4]
+  if (major === 1) return minor >= 2 && pre === undefined
+  if (major !== 2) return false
+  // of the 2.0.0 prereleases, beta.1 is the first that speaks MQTT 5 as this plugin needs
+  return pre === undefined || minor > 0 || Number(match[3]) > 0 || pre === 'rc' || (pre === 'beta' && Number(match[5]) >= 1)
+}
+
+/**
+ * The client connected to this broker with that id, if any. Aedes 2 keeps
+ * its clients in a plain object, so an id such as `toString` names something
+ * inherited, never a client.
+ */
 export function connectedClient (broker: Aedes, clientId: string): Client | undefined {
-  const client = internals(broker).clients[clientId]
-  return client === undefined || client.closed ? undefined : client
+  const clients = internals(broker).clients
+  const client = clients[clientId]
+  return client === undefined || client.closed || !Object.hasOwn(clients, clientId) ? undefined : client
 }
 
 /**
@@ -137,6 +157,9 @@ export function nextMessageId (client: Client): number {
   return id
 }
 
+
+const uncork = (conn: { uncork (): void }): void => { conn.uncork() }
+
 /**
  * Writes a packet the way Aedes's lib/write.js does: honour socket
  * backpressure, and report a closed connection instead of throwing.
@@ -147,13 +170,21 @@ export function writePacket (client: Client, packet: AedesPublishPacket, done: (
     setImmediate(done, new Error('connection closed'))
     return
   }
-  let flushed: boolean
+  // encoded whole before any byte is written: a packet that cannot be
+  // encoded (a string too long once in UTF-8) leaves the stream as it was;
+  // and the socket's own answer says when to wait, for every kind of packet
+  let bytes: Buffer
   try {
-    flushed = mqttPacket.writeToStream(packet, c.conn)
+    bytes = mqttPacket.generate(packet, c.version === 5 ? V5 : V4)
   } catch {
     setImmediate(done, new Error('packet could not be encoded'))
     return
   }
+  const conn = c.conn
+  // as mqtt-packet corks a stream it writes to: what is written in one tick goes out in one write
+  conn.cork()
+  process.nextTick(uncork, conn)
+  const flushed = conn.write(bytes)
   if (!flushed && c.errored !== true) {
     c.waitForDrain((err) => { done(err ?? null) })
     return

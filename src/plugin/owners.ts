@@ -14,6 +14,7 @@
 import type { Aedes, AuthenticateError, Client } from 'aedes'
 import { ownerMarker, ownerOf, SESSIONS_TOPIC } from './channel.js'
 import { afterAuthenticate, brokerAlive, unregisterClosed } from './host.js'
+import { unsafeClientId } from './host-mqtt5.js'
 import { addSubscriptions, clientsSubscribedTo, dropQueue, endSession, removeSubscriptions, subscriptionsOf } from './host-store.js'
 import type { Logger } from './log.js'
 import type { UserDirectory } from './options.js'
@@ -24,6 +25,7 @@ import type { UserDirectory } from './options.js'
 // promises, and a message is refused rather than held.
 const READ_WAIT_MS = 1000
 // CONNACK return codes (MQTT 3.1.1 §3.2.2.3)
+const IDENTIFIER_REJECTED = 2
 const SERVER_UNAVAILABLE = 3
 const NOT_AUTHORIZED = 5
 
@@ -73,12 +75,17 @@ export class Owners {
 
   /**
    * Wraps the host's `authenticate`: once it lets a client in, the client
-   * id must not be held by another user. Installed before any other
+   * id must not be held by another user, nor be one the host cannot hold
+   * (host.ts, unsafeClientId). Installed before any other
    * wrapper, so a client refused here is never reachable (emitter.ts).
    * Returns what takes the wrapper out again.
    */
   guard (): () => void {
     return afterAuthenticate(this.#broker, (client, claimed, admit) => {
+      if (unsafeClientId(client.id)) {
+        admit(refuse(IDENTIFIER_REJECTED, 'this client id is not accepted by this broker'))
+        return
+      }
       const users = this.#users
       if (users?.enabled?.() === false) {
         admit(null)

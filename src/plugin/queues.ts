@@ -22,6 +22,7 @@
  */
 import type { Aedes, AedesPublishPacket } from 'aedes'
 import type { Counters } from './counters.js'
+import { propertiesWeight, type PublishProperties } from './headers.js'
 import { queuedPackets, watchQueues, type Enqueue } from './host-store.js'
 import type { PluginLimits } from './limits.js'
 import type { Logger } from './log.js'
@@ -39,11 +40,15 @@ interface Length {
   recounting: Promise<void> | undefined
 }
 
-/** Payload bytes; 0 for the PUBREL that stands in the queue for a QoS 2 message once its PUBREC came. */
-function sizeOf (packet: { payload?: AedesPublishPacket['payload'] }): number {
+/**
+ * Payload bytes, and what an MQTT 5 sender's properties weigh beside them
+ * (a P2P message carries its own inside its payload); 0 for the PUBREL that
+ * stands in the queue for a QoS 2 message once its PUBREC came.
+ */
+function sizeOf (packet: { payload?: AedesPublishPacket['payload'], properties?: PublishProperties | null }): number {
   const payload = packet.payload
   if (payload === undefined || payload === null) return 0
-  return typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length
+  return (typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length) + propertiesWeight(packet.properties)
 }
 
 export class Queues {

@@ -12,6 +12,7 @@ import { Counters, type CounterSnapshot } from './counters.js'
 import { Delivery } from './delivery.js'
 import { ConfigError, P2PError } from './errors.js'
 import { installHooks } from './hooks.js'
+import { boundInbound } from './inbound.js'
 import { checkHost, publishOf } from './host.js'
 import { pluginLimits, type PluginLimits } from './limits.js'
 import { defaultLogger, type Logger } from './log.js'
@@ -98,7 +99,7 @@ class P2PPlugin implements P2PHandle {
       cluster.attach({
         broker,
         log,
-        pack: (target, topic, payload, qos) => packets.pack(target, topic, payload, qos),
+        pack: (target, topic, payload, qos, headers) => packets.pack(target, topic, payload, qos, headers),
         arrive: (client, packet) => { delivery.arrive(client, packet) }
       })
     } catch (err) {
@@ -106,7 +107,7 @@ class P2PPlugin implements P2PHandle {
       unguard()
       throw err
     }
-    installHooks(broker, { router, owners, sessions, delivery, pending, hostForward })
+    installHooks(broker, { router, owners, sessions, delivery, pending, hostForward, inbound: boundInbound(broker, counters.limits) })
     // a store no other node writes to (the index cannot lag) holds only sessions that are offline now
     if (limits.session_expiry > 0) expireSessions(broker, limits.session_expiry, !cluster.indexMayLag, counters, log)
   }

@@ -12,24 +12,32 @@ import { ChannelPackets, isChannel, unwrapPayload } from './channel.js'
 import type { Counters, DropReason } from './counters.js'
 import type { Delivery } from './delivery.js'
 import { P2PError } from './errors.js'
+import { answerFor, type Answer } from './answers.js'
+import { carriable, headersOf, weightOf, type MessageHeaders, type PublishProperties } from './headers.js'
 import { connectedClient, type PublishDone, type PublishFn } from './host.js'
+import { Reason } from './host-mqtt5.js'
 import { WarnLimiter, type Logger } from './log.js'
 import type { Queues } from './queues.js'
 import type { Sessions } from './sessions.js'
 import { TopicParser, type ParsedTopic as P2PParse, type P2PTopic } from './topic.js'
+import { Waiting, type Bound } from './waiting.js'
 
 const DOLLAR = 36
 const EMPTY = Buffer.alloc(0)
 /**
- * Marks a QoS 1 packet beforeAck() has published, for the publish() Aedes
+ * Marks a packet beforeAck() has published, for the publish() Aedes
  * runs after its PUBACK to pass: a property, not a WeakSet, since a WeakSet
  * entry per message is work for every garbage collection.
  */
 const ROUTED = Symbol('p2p routed')
-type Marked = AedesPublishPacket & { [ROUTED]?: boolean }
+type Marked = AedesPublishPacket & { [ROUTED]?: boolean, properties?: PublishProperties | null, clientId?: string }
+
 /** what #parse() answers for a publish on a channel */
 const CHANNEL = Symbol('channel')
 type ParsedTopic = P2PParse | typeof CHANNEL
+
+/** What became of a message: the cluster's outcome, or written to its target here. */
+type Kept = Outcome | 'delivered'
 
 export interface RouterParts {
   broker: Aedes
@@ -59,9 +67,8 @@ export class Router {
   readonly #counters: Counters
   readonly #log: Logger
   readonly #clientWarnings: WarnLimiter
-  /** P2P messages waiting on the store or the cluster, and their payload bytes */
-  readonly #buffered = { messages: 0, bytes: 0 }
-  readonly #maxBuffered: { messages: number, bytes: number }
+  /** P2P messages waiting on the store, the cluster or a late check, and their bytes */
+  readonly #waiting: Waiting
 
   constructor (parser: TopicParser, parts: RouterParts) {
     this.#parser = parser
@@ -72,7 +79,7 @@ export class Router {
     this.#queues = parts.queues
     this.#delivery = parts.delivery
     this.#cluster = parts.cluster
-    this.#maxBuffered = { messages: parts.cluster.maxBufferedMessages ?? Infinity, bytes: parts.cluster.maxBufferedBytes ?? Infinity }
+    this.#waiting = new Waiting(parts.cluster.maxBufferedMessages ?? Infinity, parts.cluster.maxBufferedBytes ?? Infinity)
     this.#packets = parts.packets
     this.#counters = parts.counters
     this.#log = parts.log
@@ -91,31 +98,35 @@ export class Router {
    * message is kept: in its target's queue, written to its target, or taken
    * by the cluster (docs/behaviour.md §7). An error here closes the sender's
    * connection unacknowledged. The publish that Aedes then runs finds it done.
-   * hooks.ts calls it for a client's QoS 1 packets only.
+   * hooks.ts calls it for a client's QoS 1 packets, and for an MQTT 5
+   * client's QoS 2 ones: an MQTT 5 sender is answered with a reason code
+   * (answers.ts).
    */
-  beforeAck (packet: PublishPacket, client: Client, done: PublishDone): void {
+  beforeAck (packet: PublishPacket, client: Client, done: PublishDone, mqtt5: boolean, notKept?: () => void): void {
     // the same object Aedes then hands to publish(); the fields read here are the ones both types share
     const publishing = packet as Marked
-    publishing[ROUTED] = true
     const parsed = this.#parse(packet.topic, client)
+    // an ordinary QoS 2 message goes Aedes's own way: stored, published, then answered
+    if (parsed === null && packet.qos === 2) {
+      done()
+      return
+    }
+    publishing[ROUTED] = true
     if (parsed === null) this.#hostPublish.call(this.#broker, publishing, client, done)
-    else this.#route(parsed, publishing, client, done)
+    else this.#route(parsed, publishing, client, mqtt5 ? answerFor(client, packet, done, notKept) : done)
   }
 
   /** Aedes's publish, wrapped: `client` is null for server code and wills of clients already gone. */
   publish (packet: Marked, client: Client | null, done: PublishDone): void {
-    if (packet.qos === 1 && packet[ROUTED] === true) {
+    if (packet.qos > 0 && packet[ROUTED] === true) {
       // set false rather than deleted: a packet keeps its shape
       packet[ROUTED] = false
       done()
       return
     }
     const parsed = this.#parse(packet.topic, client)
-    if (parsed === null) {
-      this.#hostPublish.call(this.#broker, packet, client, done)
-      return
-    }
-    this.#route(parsed, packet, client, done)
+    if (parsed === null) this.#hostPublish.call(this.#broker, packet, client, done)
+    else this.#route(parsed, packet, client, done)
   }
 
   /** The P2P topic a publish is for; null for one that goes on to Aedes as it is. */
@@ -127,92 +138,90 @@ export class Router {
     return this.running && !(client === null && topic.charCodeAt(0) === DOLLAR) ? this.#parser.parse(topic) : null
   }
 
-  #route (parsed: ParsedTopic, packet: AedesPublishPacket, client: Client | null, done: PublishDone): void {
+  #route (parsed: ParsedTopic, packet: Marked, client: Client | null, done: Answer): void {
     const topic = packet.topic
     if (parsed === CHANNEL) {
       // a forged channel message would bypass every check; nobody publishes here
       this.#drop('refused', client, topic, 'internal topic')
-      done()
+      done(null, Reason.notAuthorized, 'internal topic')
       return
     }
     this.#counters.received++
     if (parsed.kind === 'malformed') {
       this.#drop('malformed', client, topic, parsed.reason)
-      done()
+      done(null, Reason.topicNameInvalid, `malformed P2P topic: ${parsed.reason}`)
+      return
+    }
+    // a will of a client already gone names its owner; server code names nobody
+    const headers = headersOf(client !== null ? client.id : packet.clientId ?? '', packet.properties)
+    if (!carriable(parsed.topic, headers)) {
+      this.#drop('malformed', client, topic, 'a string too long for MQTT once in UTF-8')
+      done(null, Reason.topicNameInvalid, 'a string in the message is too long for MQTT')
       return
     }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
     const qos = packet.qos
     const refusal = this.#authorization.check(client, parsed.target, parsed.topic, qos, payload)
     if (!(refusal instanceof Promise)) {
-      this.#decide(refusal, client, topic, parsed, payload, qos, done)
+      this.#decide(refusal, client, topic, parsed, payload, qos, headers, done)
       return
     }
     // a check that answers later (the target's owner from the store, the
     // user's hook) holds the message meanwhile, within the same bound as
     // what waits on the store
-    const size = payload.length
-    const full = this.#full(size)
+    const waiting = this.#waiting
+    const weight = weightOf(payload, headers)
+    const full = waiting.full(weight)
     if (full !== null) {
       this.#unavailable(full, parsed, qos, done)
       return
     }
-    const buffered = this.#buffered
-    buffered.messages++
-    buffered.bytes += size
+    waiting.add(weight)
     void refusal.then((late) => {
-      buffered.messages--
-      buffered.bytes -= size
-      this.#decide(late, client, topic, parsed, payload, qos, done)
+      waiting.remove(weight)
+      this.#decide(late, client, topic, parsed, payload, qos, headers, done)
     })
   }
 
-  /** Which bound a message of `size` bytes would pass, if it waited now; null when it fits. */
-  #full (size: number): 'max_buffered_messages' | 'max_buffered_bytes' | null {
-    const buffered = this.#buffered
-    if (buffered.messages >= this.#maxBuffered.messages) return 'max_buffered_messages'
-    return buffered.bytes + size > this.#maxBuffered.bytes ? 'max_buffered_bytes' : null
-  }
-
-  #decide (refusal: Refusal, client: Client | null, topic: string, p2p: P2PTopic, payload: Buffer, qos: 0 | 1 | 2, done: PublishDone): void {
+  #decide (refusal: Refusal, client: Client | null, topic: string, p2p: P2PTopic, payload: Buffer, qos: 0 | 1 | 2, headers: MessageHeaders, done: Answer): void {
     if (refusal !== null) {
       this.#drop('refused', client, topic, refusal)
-      done()
+      done(null, Reason.notAuthorized, `P2P message ${refusal}`)
       return
     }
-    this.#send(p2p, payload, qos, done)
+    this.#send(p2p, payload, qos, headers, done)
   }
 
-  #send (p2p: P2PTopic, payload: Buffer, qos: 0 | 1 | 2, done: PublishDone): void {
+  #send (p2p: P2PTopic, payload: Buffer, qos: 0 | 1 | 2, headers: MessageHeaders, done: Answer): void {
     const local = connectedClient(this.#broker, p2p.target)
     // a live copy to a clean session needs neither the envelope nor the store
     if (local !== undefined && (qos === 0 || local.clean)) {
-      this.#delivery.deliver(local, p2p.topic, payload, qos, undefined)
-      done()
+      if (this.#delivery.deliver(local, p2p.topic, payload, qos, undefined, headers)) done()
+      else done(null, Reason.quotaExceeded, 'the target did not take it')
       return
     }
     // everything below may wait on the store or the cluster: what waits is bounded
-    const buffered = this.#buffered
-    const size = payload.length
-    const full = this.#full(size)
+    const waiting = this.#waiting
+    const weight = weightOf(payload, headers)
+    const full = waiting.full(weight)
     if (full !== null) {
       this.#unavailable(full, p2p, qos, done)
       return
     }
-    const kept = qos === 0 ? this.#forward(p2p, payload, qos, undefined) : this.#keep(p2p, payload, qos, local !== undefined)
+    const kept = qos === 0 ? this.#forward(p2p, payload, qos, undefined, headers) : this.#keep(p2p, payload, qos, headers, local !== undefined)
     // QoS 0 is never queued and has no acknowledgement to wait for
-    if (qos === 0 || kept === undefined) done()
-    if (kept === undefined) return
-    buffered.messages++
-    buffered.bytes += size
-    // what the callbacks hold is the size, not the payload: a message waiting for Redis is held once, by its client
-    kept.then(() => {
-      buffered.messages--
-      buffered.bytes -= size
-      if (qos > 0) done()
+    if (qos === 0) done()
+    if (typeof kept !== 'object') {
+      if (qos > 0) this.#answer(kept, p2p, done)
+      return
+    }
+    waiting.add(weight)
+    // what the callbacks hold is the weight, not the payload: a message waiting for Redis is held once, by its client
+    kept.then((outcome) => {
+      waiting.remove(weight)
+      if (qos > 0) this.#answer(outcome, p2p, done)
     }, (err: unknown) => {
-      buffered.messages--
-      buffered.bytes -= size
+      waiting.remove(weight)
       // as for ordinary traffic: a store that fails is the sender's error, and it stays unacknowledged
       if (qos > 0) done(err as Error)
       else this.#log.error({ err }, 'P2P message not forwarded to the cluster')
@@ -220,16 +229,16 @@ export class Router {
   }
 
   /** QoS 1/2 to a target not connected here as a clean session: queued first when it has a session. */
-  #keep (p2p: P2PTopic, payload: Buffer, qos: 1 | 2, connectedHere: boolean): Promise<void> {
+  #keep (p2p: P2PTopic, payload: Buffer, qos: 1 | 2, headers: MessageHeaders, connectedHere: boolean): Promise<Kept> {
     return this.#sessions.find(p2p.target, connectedHere).then((session) => {
       // not connected here: a client connected here has a session or took the clean path
-      if (session === null) return this.#forward(p2p, payload, qos, undefined)
-      return this.#queue(p2p, this.#packets.pack(p2p.target, p2p.topic, payload, qos), qos)
+      if (session === null) return this.#forward(p2p, payload, qos, undefined, headers)
+      return this.#queue(p2p, this.#packets.pack(p2p.target, p2p.topic, payload, qos, headers), qos, headers)
     })
   }
 
   /** Appends to the target's queue, then writes to it here or hands it on; from here on the envelope is the only copy. */
-  #queue (p2p: P2PTopic, stored: AedesPublishPacket, qos: 1 | 2): Promise<void> {
+  #queue (p2p: P2PTopic, stored: AedesPublishPacket, qos: 1 | 2, headers: MessageHeaders): Promise<Kept> {
     return this.#queues.enqueue(p2p.target, stored).then((admitted) => {
       if (!admitted) {
         // refused, so not acknowledged: MQTT 3.1.1 can say so only by closing the sender's connection
@@ -238,20 +247,30 @@ export class Router {
       }
       const payload = unwrapPayload(stored.payload)?.payload ?? EMPTY
       const now = connectedClient(this.#broker, p2p.target)
-      if (now === undefined || now.clean) return this.#forward(p2p, payload, qos, stored)
-      this.#delivery.deliver(now, p2p.topic, payload, qos, stored)
-      return undefined
+      if (now === undefined || now.clean) return this.#forward(p2p, payload, qos, stored, headers)
+      this.#delivery.deliver(now, p2p.topic, payload, qos, stored, headers)
+      return 'delivered'
     })
   }
 
-  /** Hands a message to the cluster strategy; undefined when it answered at once. */
-  #forward (p2p: P2PTopic, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined): Promise<void> | undefined {
-    const outcome = this.#cluster.elsewhere(p2p, payload, qos, stored)
+  /** Hands a message to the cluster strategy, and counts what became of it. */
+  #forward (p2p: P2PTopic, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined, headers: MessageHeaders): Outcome | Promise<Outcome> {
+    const outcome = this.#cluster.elsewhere(p2p, payload, qos, stored, headers)
     if (!(outcome instanceof Promise)) {
       this.#count(outcome, p2p)
-      return undefined
+      return outcome
     }
-    return outcome.then((settled) => { this.#count(settled, p2p) })
+    return outcome.then((settled) => {
+      this.#count(settled, p2p)
+      return settled
+    })
+  }
+
+  /** The sender's answer, once a QoS 1/2 message is kept or known to reach nobody. */
+  #answer (outcome: Kept, p2p: P2PTopic, done: Answer): void {
+    // reason strings name no id: one the sender chose could be as long as a packet
+    if (outcome === 'no_session') done(null, Reason.noMatchingSubscribers, 'the target is not connected and has no session')
+    else done()
   }
 
   #count (outcome: Outcome, p2p: P2PTopic): void {
@@ -264,7 +283,7 @@ export class Router {
   }
 
   /** Too much already waits on the store or the cluster: QoS 0 is dropped, QoS 1/2 is not acknowledged. */
-  #unavailable (limit: 'max_buffered_messages' | 'max_buffered_bytes', p2p: P2PTopic, qos: 0 | 1 | 2, done: PublishDone): void {
+  #unavailable (limit: Bound, p2p: P2PTopic, qos: 0 | 1 | 2, done: Answer): void {
     this.#counters.limits.hit(limit, { target: p2p.target })
     if (qos === 0) {
       this.#counters.dropped.cluster_unavailable++

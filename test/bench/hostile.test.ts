@@ -56,6 +56,7 @@ describe('hostile part: the report', () => {
   const results = (rows: NonNullable<Results['hostile']>['rows']): Results => ({
     mode: 'quick',
     command: 'npm run bench -- --only hostile',
+    protocol: { aedes: '1.2.0', mqtt: '3.1.1' },
     date: '2026-12-01T00:00:00.000Z',
     machine: { cpus: 2, model: 'test', node: 'v20' },
     placement: null,

@@ -167,7 +167,7 @@ describe('metrics and admin API', () => {
     const value = (line: string): number => Number(new RegExp(`^${line.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1])
     assert.equal(value('mqtt_limit_hits_total{limit="max_connections"}'), 1)
     assert.equal(value('mqtt_connections_open'), 2)
-    for (const reason of ['malformed', 'no_session', 'refused', 'queue_full', 'slow_consumer', 'expired', 'cluster_unavailable']) {
+    for (const reason of ['malformed', 'no_session', 'refused', 'queue_full', 'slow_consumer', 'expired', 'cluster_unavailable', 'too_large']) {
       assert.equal(value(`p2p_messages_dropped_total{reason="${reason}"}`), 0, reason)
     }
     await alice.endAsync()

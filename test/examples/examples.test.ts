@@ -1,7 +1,8 @@
 /**
  * The examples run as a user runs them, from the repository: the embedding
- * example against the package as built (dist/), the cluster script with its
- * own Redis and three broker processes.
+ * example against the package as built (dist/), the request/response one
+ * against the broker with --mqtt5, the cluster script with its own Redis and
+ * three broker processes.
  */
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -76,6 +77,23 @@ describe('examples', () => {
     const exited = once(child, 'exit')
     child.kill('SIGTERM')
     assert.deepEqual(await exited, [0, null])
+  })
+
+  it('request-response.mjs: a request and its answer between two MQTT 5 clients, on the broker run with --mqtt5', async () => {
+    const broker = await start(process.execPath, ['dist/cli/main.js', '--mqtt5', '--port', '0'], {}, /"listener":"mqtt","host":"127\.0\.0\.1","port":(\d+)/, 1)
+    const child = spawn(process.execPath, ['examples/request-response.mjs'], { cwd: root, env: { ...process.env, MQTT_URL: `mqtt://127.0.0.1:${broker.found[0] ?? ''}` }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    running.push(child)
+    let output = ''
+    child.stdout.on('data', (d: Buffer) => { output += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { output += d.toString() })
+    const timer = setTimeout(() => { child.kill('SIGKILL') }, 20_000)
+    // 'close' comes once its output is read to the end
+    const [code] = await once(child, 'close') as [number | null]
+    clearTimeout(timer)
+    assert.equal(code, 0, output)
+    assert.match(output, /^clock: time asked by alice$/m)
+    assert.match(output, /^alice: \S+ on answers, request request-1, from clock$/m)
+    broker.child.kill('SIGTERM')
   })
 
   it('cluster.sh: three nodes on one Redis, P2P from node 1 to node 3, and everything stopped by SIGTERM', async () => {

@@ -1,5 +1,5 @@
 /** Collecting what a real MQTT client receives, without sleeping in tests. */
-import type { IPublishPacket, MqttClient } from 'mqtt'
+import type { IClientPublishOptions, IPublishPacket, MqttClient, Packet } from 'mqtt'
 
 export interface Received { topic: string, payload: Buffer, qos: number, retain: boolean, packet: IPublishPacket }
 
@@ -63,4 +63,32 @@ export async function closed (client: MqttClient, ms = 5000): Promise<void> {
       resolve()
     })
   })
+}
+
+/**
+ * Publishes, and resolves with the reason code of the PUBACK/PUBREC that
+ * answers it: 0 for success, for QoS 0, and for an MQTT 3.1.1 client. MQTT.js
+ * reports 0x10 as success, so the answer is read off the wire.
+ */
+export async function publishTold (client: MqttClient, topic: string, payload: string | Buffer, options: IClientPublishOptions): Promise<number> {
+  let messageId: number | undefined
+  let code = 0
+  const sent = (packet: Packet): void => {
+    if (packet.cmd === 'publish' && packet.topic === topic && messageId === undefined) messageId = packet.messageId
+  }
+  const received = (packet: Packet): void => {
+    if ((packet.cmd === 'puback' || packet.cmd === 'pubrec') && packet.messageId === messageId) code = packet.reasonCode ?? 0
+  }
+  client.on('packetsend', sent)
+  client.on('packetreceive', received)
+  try {
+    await client.publishAsync(topic, payload, options).catch((err: unknown) => {
+      // a reason code of 0x80 or more: MQTT.js rejects, with the code
+      if (typeof (err as { code?: unknown }).code !== 'number') throw err
+    })
+  } finally {
+    client.removeListener('packetsend', sent)
+    client.removeListener('packetreceive', received)
+  }
+  return code
 }

@@ -15,6 +15,7 @@ export function testSettings (patch: Patch = {}): Settings {
   const base = defaultSettings()
   return {
     plugin: { ...base.plugin, ...patch.plugin },
+    broker: { ...base.broker, ...patch.broker },
     listeners: { ...base.listeners, port: 0, ...patch.listeners },
     users: (patch.users as Settings['users'] | undefined) ?? base.users,
     auth: { ...base.auth, ...patch.auth },

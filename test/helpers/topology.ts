@@ -42,6 +42,13 @@ export interface Topology {
    * where a cluster node forwards it (counted forwarded).
    */
   readonly alone: boolean
+  /**
+   * A node can tell that no node holds a target (one broker; Redis counts
+   * who received each PUBLISH), so a message to it counts as no_session (or
+   * queued) and an MQTT 5 sender gets 0x10. Nodes sharing an in-process
+   * emitter cannot: they forward it.
+   */
+  readonly knowsPresence: boolean
   /** before the suite, e.g. start a Redis server */
   prepare (): Promise<void>
   /** after the suite */
@@ -80,6 +87,7 @@ function nodes (all: TestBroker[], after: () => Promise<void> = async () => {}):
 export const oneBroker: Topology = {
   name: 'one in-memory broker',
   alone: true,
+  knowsPresence: true,
   async prepare () {},
   async dispose () {},
   async start (opts = {}) {
@@ -90,6 +98,7 @@ export const oneBroker: Topology = {
 export const twoBrokersSharingAnEmitter: Topology = {
   name: 'two in-process brokers sharing an emitter',
   alone: false,
+  knowsPresence: false,
   async prepare () {},
   async dispose () {},
   async start (opts = {}) {
@@ -113,6 +122,7 @@ export function twoNodesOnRedis (): Topology {
   return {
     name: 'two nodes on a real Redis',
     alone: false,
+    knowsPresence: true,
     async prepare () { redis = await startRedis({ durable: false }) },
     async dispose () { await redis?.stop() },
     async start (opts = {}) {

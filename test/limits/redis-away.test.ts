@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { afterEach, describe, it } from 'node:test'
 import { promisify } from 'node:util'
-import type { MqttClient } from 'mqtt'
+import type { IClientOptions, MqttClient } from 'mqtt'
 import type { RunningCli } from '../../harness/cli.js'
 import { rssBytes } from '../../harness/proc.js'
 import { startRedis, type TestRedis } from '../../harness/redis.js'
@@ -34,7 +34,7 @@ async function node (config = ''): Promise<RunningCli> {
     : processes.start('--redis', redis.url, '--config', await tempFile('cluster.toml', config))
 }
 
-const client = async (n: RunningCli, id: string): Promise<MqttClient> => processes.client(n, id)
+const client = async (n: RunningCli, id: string, options?: IClientOptions): Promise<MqttClient> => processes.client(n, id, options)
 
 const unreachable = (n: RunningCli): boolean => n.lines.some((l) => typeof l.msg === 'string' && l.msg.startsWith('Redis unreachable'))
 
@@ -88,6 +88,27 @@ describe('a node while Redis is away', () => {
     await waitFor(got, 1)
     const grew = (rssBytes(pid) - before) / (1024 * 1024)
     assert.ok(grew < 100, `RSS grew ${grew.toFixed(1)} MB while 160 MB were sent`)
+  })
+
+  it('counts what an MQTT 5 sender puts beside a tiny payload against max_buffered_bytes', async () => {
+    // few messages, each a byte of payload and 48 KB of user properties: only their weight can bound them
+    const config = '[broker]\nmqtt5 = true\n[cluster]\nmax_buffered_messages = 100000\nmax_buffered_bytes = 4194304\n'
+    const [n1, n2] = [await node(config), await node(config)]
+    const alice = await client(n1, 'alice', { protocolVersion: 5 })
+    const carol = await client(n1, 'carol', { protocolVersion: 5 })
+    await client(n2, 'bob', { protocolVersion: 5 })
+    await killRedis(n1, n2)
+    const pid = n1.child.pid ?? 0
+    const before = rssBytes(pid)
+    const properties = { userProperties: { padding: 'x'.repeat(48 * 1024) } }
+    // 144 MB that would wait for Redis, were only payloads counted
+    for (let i = 0; i < 3000; i++) alice.publish('p2p/bob/x', 'x', { qos: 0, properties })
+    await until(() => n1.lines.some((l) => l.limit === 'max_buffered_bytes'), 10_000, 'the bound to bite')
+    const got = collect(carol)
+    await alice.publishAsync('p2p/carol/here', 'local', { qos: 1 })
+    await waitFor(got, 1)
+    const grew = (rssBytes(pid) - before) / (1024 * 1024)
+    assert.ok(grew < 100, `RSS grew ${grew.toFixed(1)} MB while 144 MB were sent`)
   })
 
   it('does not acknowledge cross-node QoS 1 past max_buffered_messages, and closes the sender', async () => {

@@ -1,7 +1,8 @@
 /** The plugin composes with the host's hooks, and adds its own checks (docs/behaviour.md §3–4). */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { closed, collect, fence, until, waitFor } from '../helpers/messages.js'
+import { closed, collect, fence, publishTold, until, waitFor } from '../helpers/messages.js'
+import { subscribeRefused, told, v5 } from '../helpers/protocol.js'
 import { nodesPerTest, type Topology } from '../helpers/topology.js'
 
 export function composition (topology: Topology): void {
@@ -34,11 +35,17 @@ export function composition (topology: Topology): void {
       const alice = await t.sender.connect('alice')
       const bob = await t.target.connect('bob')
       const got = collect(bob)
-      // Aedes closes a 3.1.1 client once it has refused its publish: that close is the fence for what it sent
-      alice.publish('p2p/bob/x', 'm', { qos: 0 })
-      await closed(alice)
-      const carol = await t.sender.connect('carol')
-      assert.deepEqual(await fence(carol, bob, got), [])
+      if (v5()) {
+        // Aedes 2 tells an MQTT 5 sender 0x87 and keeps it connected
+        assert.equal(await publishTold(alice, 'p2p/bob/x', 'm', { qos: 1 }), 0x87)
+        assert.deepEqual(await fence(alice, bob, got), [])
+      } else {
+        // Aedes closes a 3.1.1 client once it has refused its publish: that close is the fence for what it sent
+        alice.publish('p2p/bob/x', 'm', { qos: 0 })
+        await closed(alice)
+        const carol = await t.sender.connect('carol')
+        assert.deepEqual(await fence(carol, bob, got), [])
+      }
       assert.equal(t.counters().received, 0)
     })
 
@@ -53,7 +60,7 @@ export function composition (topology: Topology): void {
         bob.on('packetreceive', (packet) => { if (packet.cmd === 'suback') resolve(packet.granted as number[]) })
         bob.subscribe(['forbidden', 'fine'], { qos: 1 }, () => {})
       })
-      assert.deepEqual(granted, [128, 1])
+      assert.deepEqual(granted, [subscribeRefused(), 1])
     })
 
     it('runs the user\'s authorizeForward on the delivered message, which it may refuse', async () => {
@@ -101,7 +108,7 @@ export function composition (topology: Topology): void {
       const alice = await t.sender.connect('alice')
       const admin = await t.target.connect('admin')
       const got = collect(admin)
-      await alice.publishAsync('p2p/admin/x', 'm', { qos: 1 })
+      assert.equal(await publishTold(alice, 'p2p/admin/x', 'm', { qos: 1 }), told(1, 0x87))
       assert.deepEqual(await fence(alice, admin, got), [])
       await until(() => t.counters().dropped.refused === 1, 5000, 'the refusal counted')
       assert.ok(alice.connected)
@@ -129,7 +136,7 @@ export function composition (topology: Topology): void {
       const t = await start({ plugin: { authorize: (() => undefined) as never } })
       const alice = await t.sender.connect('alice')
       const got = collect(alice)
-      await alice.publishAsync('p2p/alice/x', 'm', { qos: 1 })
+      assert.equal(await publishTold(alice, 'p2p/alice/x', 'm', { qos: 1 }), told(1, 0x87))
       assert.deepEqual(await fence(alice, alice, got), [])
       await until(() => t.counters().dropped.refused === 1, 5000, 'the refusal counted')
       assert.ok(alice.connected)
@@ -149,8 +156,8 @@ export function composition (topology: Topology): void {
       const alice = await t.sender.connect('alice')
       const bob = await t.target.connect('bob')
       const got = collect(bob)
-      await alice.publishAsync('p2p/bob/x', 'm', { qos: 1 })
-      await alice.publishAsync('p2p/bob/y', 'm', { qos: 1 })
+      assert.equal(await publishTold(alice, 'p2p/bob/x', 'm', { qos: 1 }), told(1, 0x87))
+      assert.equal(await publishTold(alice, 'p2p/bob/y', 'm', { qos: 1 }), told(1, 0x87))
       assert.deepEqual(await fence(alice, bob, got), [])
       await until(() => t.counters().dropped.refused === 2, 5000, 'both refusals counted')
       assert.equal(t.logLines().filter((l) => l.level === 'error' && l.msg === 'P2P authorize hook failed; message refused').length, 2)
@@ -161,7 +168,7 @@ export function composition (topology: Topology): void {
       const guest = await t.sender.connect('guest-1')
       const admin = await t.target.connect('admin')
       const got = collect(admin)
-      await guest.publishAsync('p2p/admin/x', 'm', { qos: 1 })
+      assert.equal(await publishTold(guest, 'p2p/admin/x', 'm', { qos: 1 }), told(1, 0x87))
       assert.deepEqual(await fence(guest, admin, got), [])
       await until(() => t.counters().dropped.refused === 1, 5000, 'the refusal counted')
       assert.ok(guest.connected)
@@ -176,7 +183,7 @@ export function composition (topology: Topology): void {
       const mineGot = collect(mine)
       const theirsGot = collect(theirs)
       await sender.publishAsync('p2p/alice-phone/x', 'ok', { qos: 1 })
-      await sender.publishAsync('p2p/bob-phone/x', 'no', { qos: 1 })
+      assert.equal(await publishTold(sender, 'p2p/bob-phone/x', 'no', { qos: 1 }), told(1, 0x87))
       await waitFor(mineGot, 1)
       assert.deepEqual(await fence(sender, theirs, theirsGot), [])
     })

@@ -1,7 +1,8 @@
 /** Topic forms and delivery to the one target (docs/behaviour.md §1–2). */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { closed, collect, fence, until, waitFor } from '../helpers/messages.js'
+import { closed, collect, fence, publishTold, until, waitFor } from '../helpers/messages.js'
+import { told } from '../helpers/protocol.js'
 import { nodesPerTest, type Topology } from '../helpers/topology.js'
 
 export function delivery (topology: Topology): void {
@@ -173,7 +174,7 @@ export function delivery (topology: Topology): void {
           const eve = await node.connect(`eve${i}`)
           await eve.subscribeAsync('#', { qos: 1 })
           const got = collect(eve)
-          await alice.publishAsync(topic, 'm', { qos: 1 })
+          assert.equal(await publishTold(alice, topic, 'm', { qos: 1 }), told(1, 0x90), 'topic name invalid')
           assert.deepEqual(await fence(alice, eve, got, `fence${i}`), [])
         }
         await until(() => t.counters().dropped.malformed === t.all.length, 5000, 'malformed counted')
@@ -188,13 +189,14 @@ export function delivery (topology: Topology): void {
       it(`drops a QoS ${qos} message to an unknown client, and the sender's flow completes`, async () => {
         const t = await start()
         const alice = await t.sender.connect('alice')
-        await alice.publishAsync('p2p/nobody/x', 'm', { qos })
+        // an MQTT 5 sender learns that nobody holds the target, where the node can tell
+        assert.equal(await publishTold(alice, 'p2p/nobody/x', 'm', { qos }), told(qos, topology.knowsPresence ? 0x10 : 0))
         await alice.publishAsync('still/here', 'm', { qos: 1 })
         assert.ok(alice.connected)
-        // a cluster node cannot tell whether another node holds the target: it forwards
+        // nodes sharing an in-process emitter cannot tell whether another node holds the target: they forward
         await until(() => t.counters().dropped.no_session + t.counters().forwarded > 0, 5000, 'the message counted')
         const c = t.counters()
-        assert.equal(topology.alone ? c.dropped.no_session : c.forwarded, 1)
+        assert.equal(topology.knowsPresence ? c.dropped.no_session : c.forwarded, 1)
         assert.equal(c.delivered, 0)
       })
     }
@@ -204,10 +206,10 @@ export function delivery (topology: Topology): void {
       const alice = await t.sender.connect('alice')
       const bob = await t.target.connect('bob', { clean: true })
       await bob.endAsync()
-      await alice.publishAsync('p2p/bob/x', 'm', { qos: 1 })
+      assert.equal(await publishTold(alice, 'p2p/bob/x', 'm', { qos: 1 }), told(1, topology.knowsPresence ? 0x10 : 0))
       await until(() => t.counters().dropped.no_session + t.counters().forwarded > 0, 5000, 'the message counted')
       const c = t.counters()
-      assert.equal(topology.alone ? c.dropped.no_session : c.forwarded, 1)
+      assert.equal(topology.knowsPresence ? c.dropped.no_session : c.forwarded, 1)
       const again = await t.target.connectCollecting('bob', { clean: false })
       assert.deepEqual(await fence(alice, again.client, again.got), [])
     })

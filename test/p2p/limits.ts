@@ -7,7 +7,8 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { MqttClient } from 'mqtt'
 import type { IPublishPacket } from 'mqtt-packet'
-import { closed, collect, fence, until, waitFor } from '../helpers/messages.js'
+import { closed, collect, fence, publishTold, until, waitFor } from '../helpers/messages.js'
+import { v5 } from '../helpers/protocol.js'
 import { rawSession, type RawClient } from '../helpers/raw.js'
 import { nodesPerTest, type Nodes, type Topology } from '../helpers/topology.js'
 
@@ -35,6 +36,23 @@ function numbersOf (raw: RawClient, acked: Set<number>): number[] {
   return out
 }
 
+/**
+ * Sends a QoS 1 message past a full queue and checks it is refused, not
+ * acknowledged: an MQTT 5 sender is told 0x97 (quota exceeded) and stays
+ * connected; MQTT 3.1.1 has no negative acknowledgement, so the sender's
+ * connection is closed, and its client sends the message again later.
+ */
+async function refusedAsFull (client: MqttClient, topic: string, payload: Buffer): Promise<void> {
+  if (v5()) {
+    assert.equal(await publishTold(client, topic, payload, { qos: 1 }), 0x97)
+    assert.ok(client.connected)
+    return
+  }
+  const refused = client.publishAsync(topic, payload, { qos: 1 })
+  await closed(client)
+  assert.equal(await Promise.race([refused.then(() => 'acknowledged', () => 'failed'), sleep(200).then(() => 'no PUBACK')]), 'no PUBACK')
+}
+
 /** Sends `count` numbered messages, each acknowledged before the next. */
 async function send (client: MqttClient, topic: string, count: number, size: number, qos: 0 | 1): Promise<void> {
   for (let i = 0; i < count; i++) await client.publishAsync(topic, numbered(i, size), { qos })
@@ -56,10 +74,7 @@ export function limits (topology: Topology): void {
       const t = await start({ plugin: { limits: { max_queued_messages: 5 } } })
       const alice = await bobAway(t)
       await send(alice, 'p2p/bob/q', 5, 4, 1)
-      // MQTT 3.1.1 has no negative acknowledgement: the sender's connection is closed, and its client sends it again later
-      const refused = alice.publishAsync('p2p/bob/q', numbered(5, 4), { qos: 1 })
-      await closed(alice)
-      assert.equal(await Promise.race([refused.then(() => 'acknowledged', () => 'failed'), sleep(200).then(() => 'no PUBACK')]), 'no PUBACK')
+      await refusedAsFull(alice, 'p2p/bob/q', numbered(5, 4))
       assert.equal(t.counters().dropped.queue_full, 1)
       assert.equal(t.counters().limits.max_queued_messages, 1)
       const again = await t.target.connectCollecting('bob', { clean: false })
@@ -69,12 +84,11 @@ export function limits (topology: Topology): void {
     })
 
     it('bounds a queue by its bytes too', async () => {
-      // an envelope adds 9 bytes and the topic's to each payload: 300 + 10 each, three fit in 1000
+      // an envelope adds 21 bytes, the topic's and the sender's to each payload: 300 + 27 each, three fit in 1000
       const t = await start({ plugin: { limits: { max_queued_bytes: 1000 } } })
       const alice = await bobAway(t)
       await send(alice, 'p2p/bob/q', 3, 300, 1)
-      alice.publish('p2p/bob/q', numbered(3, 300), { qos: 1 })
-      await closed(alice)
+      await refusedAsFull(alice, 'p2p/bob/q', numbered(3, 300))
       assert.equal(t.counters().dropped.queue_full, 1)
       assert.equal(t.counters().limits.max_queued_bytes, 1)
       const again = await t.target.connectCollecting('bob', { clean: false })
@@ -89,8 +103,7 @@ export function limits (topology: Topology): void {
       const alice = await t.sender.connect('alice')
       await send(alice, 'p2p/bob/q', 3, 300, 1)
       await send(alice, 'p2p/carol/q', 1, 300, 1)
-      alice.publish('p2p/carol/q', numbered(1, 300), { qos: 1 })
-      await closed(alice)
+      await refusedAsFull(alice, 'p2p/carol/q', numbered(1, 300))
       assert.equal(t.counters().limits.max_queued_bytes_total, 1)
       // a queue that empties makes room for the others
       const bob = await t.target.connectCollecting('bob', { clean: false })

@@ -11,11 +11,11 @@ import { describe, it } from 'node:test'
 import type { Aedes } from 'aedes'
 import type { IClientOptions } from 'mqtt'
 import { connackCode } from '../helpers/broker.js'
-import { collect, fence, until, waitFor } from '../helpers/messages.js'
+import { collect, fence, publishTold, until, waitFor } from '../helpers/messages.js'
+import { refusal, told } from '../helpers/protocol.js'
 import { nodesPerTest, type Topology } from '../helpers/topology.js'
 import type { RuleConfig } from '../../src/index.js'
 
-const NOT_AUTHORIZED = 5
 
 function passwords (broker: Aedes): void {
   broker.authenticate = (_client, username, password, done) => {
@@ -35,9 +35,9 @@ export function ownership (topology: Topology): void {
         const alice = await t.target.connect('alice-phone', as('alice'))
         const got = collect(alice)
         const eveNode = where === 'the same node' ? t.target : t.sender
-        assert.equal(await connackCode(eveNode.port, 'alice-phone', as('eve')), NOT_AUTHORIZED)
-        assert.equal(await connackCode(eveNode.port, 'alice-phone', { clean: false, ...as('eve') }), NOT_AUTHORIZED)
-        assert.equal(await connackCode(eveNode.port, 'alice-phone'), NOT_AUTHORIZED, 'nor without a username')
+        assert.equal(await connackCode(eveNode.port, 'alice-phone', as('eve')), refusal(5))
+        assert.equal(await connackCode(eveNode.port, 'alice-phone', { clean: false, ...as('eve') }), refusal(5))
+        assert.equal(await connackCode(eveNode.port, 'alice-phone'), refusal(5), 'nor without a username')
         const bob = await t.sender.connect('bob', as('bob'))
         await bob.publishAsync('p2p/alice-phone/chat', 'still yours', { qos: 1 })
         await waitFor(got, 1)
@@ -52,8 +52,8 @@ export function ownership (topology: Topology): void {
       await alice.endAsync()
       const bob = await t.sender.connect('bob', as('bob'))
       await bob.publishAsync('p2p/alice-phone/chat', 'queued for alice', { qos: 1 })
-      assert.equal(await connackCode(t.sender.port, 'alice-phone', as('eve', { clean: false })), NOT_AUTHORIZED)
-      assert.equal(await connackCode(t.target.port, 'alice-phone', as('eve')), NOT_AUTHORIZED, 'a clean connect would have ended the session')
+      assert.equal(await connackCode(t.sender.port, 'alice-phone', as('eve', { clean: false })), refusal(5))
+      assert.equal(await connackCode(t.target.port, 'alice-phone', as('eve')), refusal(5), 'a clean connect would have ended the session')
       const again = await t.sender.connectCollecting('alice-phone', as('alice', { clean: false }))
       assert.equal(again.sessionPresent, true)
       await waitFor(again.got, 1)
@@ -74,7 +74,7 @@ export function ownership (topology: Topology): void {
       const alice = await t.target.connect('sensor-9', as('alice'))
       await until(() => !anonymous.connected, 5000, 'taken over, as MQTT has it')
       // and while alice holds it, it is hers
-      assert.equal(await connackCode(t.sender.port, 'sensor-9', { clean: false }), NOT_AUTHORIZED)
+      assert.equal(await connackCode(t.sender.port, 'sensor-9', { clean: false }), refusal(5))
       assert.equal(alice.connected, true)
     })
 
@@ -121,7 +121,7 @@ export function ownership (topology: Topology): void {
       const watch = await t.target.connect('watch-1', as('bob'))
       const watchGot = collect(watch)
       const laptop = await t.sender.connect('bob-laptop', as('bob'))
-      await laptop.publishAsync('p2p/bob-x-phone/chat', 'not for bob', { qos: 1 })
+      assert.equal(await publishTold(laptop, 'p2p/bob-x-phone/chat', 'not for bob', { qos: 1 }), told(1, 0x87))
       await laptop.publishAsync('p2p/tablet-7/chat', 'to my tablet', { qos: 1 })
       await laptop.publishAsync('p2p/watch-1/chat', 'to my watch', { qos: 1 })
       await waitFor(watchGot, 1)
@@ -142,8 +142,9 @@ export function ownership (topology: Topology): void {
       const anonymous = await t.target.connect('sensor-1')
       const got = collect(anonymous)
       const laptop = await t.sender.connect('bob-laptop', as('bob'))
-      await laptop.publishAsync('p2p/sensor-1/x', 'no owner', { qos: 1 })
-      await laptop.publishAsync('p2p/nobody/x', 'nobody', { qos: 1 })
+      assert.equal(await publishTold(laptop, 'p2p/sensor-1/x', 'no owner', { qos: 1 }), told(1, 0x87))
+      // refused before anything else is asked: the sender learns nothing of whether the target exists
+      assert.equal(await publishTold(laptop, 'p2p/nobody/x', 'nobody', { qos: 1 }), told(1, 0x87))
       await until(() => t.counters().dropped.refused === 2, 5000, 'both refused')
       assert.equal(got.length, 0)
     })

@@ -1,7 +1,9 @@
 /** Nobody but the target reads a P2P message (docs/behaviour.md §2). */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { fence, collect, until, waitFor } from '../helpers/messages.js'
+import { fence, collect, publishTold, until, waitFor } from '../helpers/messages.js'
+import { refusal, subscribeRefused, told } from '../helpers/protocol.js'
+import { connackCode } from '../helpers/broker.js'
 import { nodesPerTest, type Topology } from '../helpers/topology.js'
 
 export function privacy (topology: Topology): void {
@@ -35,12 +37,21 @@ export function privacy (topology: Topology): void {
         eve.on('packetreceive', (packet) => { if (packet.cmd === 'suback') resolve(packet.granted as number[]) })
         eve.subscribe(filters, { qos: 1 }, () => {})
       })
-      assert.deepEqual(granted, [128, 128, 128, 128])
+      assert.deepEqual(granted, filters.map(subscribeRefused))
       const eveGot = collect(eve)
       const bobGot = collect(bob)
       await alice.publishAsync('p2p/bob/secret', 'for bob only', { qos: 1 })
       await waitFor(bobGot, 1)
       assert.deepEqual(await fence(alice, eve, eveGot), [])
+    })
+
+    it('refuses a client id that names what every JavaScript object has, which would end an Aedes 2 node, and serves the others', async () => {
+      const t = await start()
+      for (const id of ['toString', '__proto__', 'constructor']) assert.equal(await connackCode(t.target.port, id), refusal(2))
+      const bob = await t.target.connect('bob')
+      const got = collect(bob)
+      await (await t.sender.connect('alice')).publishAsync('p2p/bob/x', 'still here', { qos: 1 })
+      await waitFor(got, 1)
     })
 
     it('never lets a client id holding +, # or / match another client\'s messages', async () => {
@@ -63,7 +74,7 @@ export function privacy (topology: Topology): void {
       const mallory = await t.sender.connect('mallory')
       const bob = await t.target.connect('bob')
       const got = collect(bob)
-      await mallory.publishAsync('$p2p/bob', Buffer.from([1, 0, 1, 120, 33]), { qos: 1 })
+      assert.equal(await publishTold(mallory, '$p2p/bob', Buffer.from([1, 0, 1, 120, 33]), { qos: 1 }), told(1, 0x87))
       assert.deepEqual(await fence(mallory, bob, got), [])
       await until(() => t.counters().dropped.refused === 1, 5000, 'the forgery counted')
       assert.ok(mallory.connected)

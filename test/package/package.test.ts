@@ -72,6 +72,6 @@ describe('the package', () => {
 
   it('exports the API only', async () => {
     const api = await import('aedes-p2p-messaging')
-    assert.deepEqual(Object.keys(api).sort(), ['CLUSTER_LIMIT_DEFAULTS', 'ConfigError', 'INVALID_MODE', 'LIMIT_DEFAULTS', 'P2PError', 'PLUGIN_DEFAULTS', 'emitterCluster', 'register', 'standalone'])
+    assert.deepEqual(Object.keys(api).sort(), ['CLUSTER_LIMIT_DEFAULTS', 'ConfigError', 'INVALID_MODE', 'LIMIT_DEFAULTS', 'P2PError', 'PLUGIN_DEFAULTS', 'SENDER_PROPERTY', 'emitterCluster', 'register', 'standalone'])
   })
 })

@@ -140,7 +140,7 @@ describe('plugin handle', () => {
       delivered: 2,
       queued: 1,
       forwarded: 0,
-      dropped: { malformed: 1, no_session: 1, refused: 0, queue_full: 0, slow_consumer: 0, expired: 0, cluster_unavailable: 0 },
+      dropped: { malformed: 1, no_session: 1, refused: 0, queue_full: 0, slow_consumer: 0, expired: 0, cluster_unavailable: 0, too_large: 0 },
       limits: {}
     })
   })

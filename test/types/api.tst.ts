@@ -12,6 +12,9 @@ import {
   standalone,
   type Cluster,
   type CounterSnapshot,
+  type MessageHeaders,
+  type PublishProperties,
+  type ReceiverCount,
   type PluginLimits,
   type P2PErrorCode,
   type P2PHandle,
@@ -66,7 +69,7 @@ describe('the handle', () => {
   test('reports the config and the counters', () => {
     expect(p2p.config).type.toBe<Readonly<PluginConfig>>()
     expect(p2p.counters).type.toBe<CounterSnapshot>()
-    expect(p2p.counters.dropped).type.toBe<Record<'malformed' | 'no_session' | 'refused' | 'queue_full' | 'slow_consumer' | 'expired' | 'cluster_unavailable', number>>()
+    expect(p2p.counters.dropped).type.toBe<Record<'malformed' | 'no_session' | 'refused' | 'queue_full' | 'slow_consumer' | 'expired' | 'cluster_unavailable' | 'too_large', number>>()
     expect(p2p.counters.limits).type.toBe<Record<string, number>>()
     expect(p2p.limits).type.toBe<Readonly<PluginLimits>>()
     expect(p2p).type.toHaveProperty('running')
@@ -104,11 +107,31 @@ describe('cluster strategies', () => {
     const mine: Cluster = { indexMayLag: false, attach () {}, elsewhere: () => 'no_session' }
     expect(register).type.toBeCallableWith(broker, { cluster: mine } satisfies P2POptions)
   })
+
+  test('a strategy is handed who sent a message, its expiry and its MQTT 5 properties', () => {
+    const mine: Cluster = {
+      indexMayLag: false,
+      attach () {},
+      elsewhere: (_p2p, _payload, _qos, _stored, headers) => {
+        expect(headers).type.toBe<MessageHeaders>()
+        expect(headers.sender).type.toBe<string>()
+        expect(headers.properties?.userProperties).type.toBe<PublishProperties['userProperties']>()
+        return 'forwarded'
+      }
+    }
+    expect(mine).type.toBeAssignableTo<Cluster>()
+  })
+
+  test('emitterCluster() may be told how many nodes a message reached', () => {
+    const counting: ReceiverCount = { counting (emit) { emit(); return { count: 1 } } }
+    expect(emitterCluster).type.toBeCallableWith({}, counting)
+  })
 })
 
 describe('what the package exports', () => {
   test('the API only, not the internals', () => {
     expect(api).type.toHaveProperty('register')
+    expect(api).type.toHaveProperty('SENDER_PROPERTY')
     expect(api).type.not.toHaveProperty('TopicParser')
     expect(api).type.not.toHaveProperty('Router')
     expect(api).type.not.toHaveProperty('checkHost')
