@@ -29,11 +29,14 @@ export function answerFor (client: Client, packet: PublishPacket, callback: (err
   return (err, reason, why) => {
     if ((err !== undefined && err !== null) || (reason !== undefined && reason !== Reason.success)) notKept?.()
     if (err !== undefined && err !== null) {
-      const code = err instanceof P2PError ? err.code : undefined
       // a store that failed: not kept, and the sender is told so rather than disconnected
-      if (code === 'ERR_P2P_QUEUE_FULL') answerPublish(client, packet, Reason.quotaExceeded, 'the target\'s queue is full', () => { callback(null) })
-      else if (code === 'ERR_P2P_UNAVAILABLE') answerPublish(client, packet, Reason.quotaExceeded, 'too many messages wait for the cluster', () => { callback(null) })
-      else answerPublish(client, packet, Reason.unspecifiedError, 'the message could not be stored', () => { callback(null) })
+      const code = err instanceof P2PError ? err.code : undefined
+      const [told, because] = code === 'ERR_P2P_QUEUE_FULL'
+        ? [Reason.quotaExceeded, 'the target\'s queue is full']
+        : code === 'ERR_P2P_UNAVAILABLE'
+          ? [Reason.quotaExceeded, 'too many messages wait for the cluster']
+          : [Reason.unspecifiedError, 'the message could not be stored']
+      answerPublish(client, packet, told, because, () => { callback(null) })
       return
     }
     if (reason === undefined || reason === Reason.success) callback(null)

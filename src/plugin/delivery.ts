@@ -47,7 +47,8 @@ export class Delivery {
   deliver (client: Client, topic: string, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined, headers: MessageHeaders): boolean {
     if (client.closed) return false
     if (stored !== undefined) {
-      return this.#pending.isQueuedAway(client, stored) || this.#send(client, topic, payload, qos, stored, headers)
+      if (!this.#pending.isQueuedAway(client, stored)) this.#send(client, topic, payload, qos, stored, headers)
+      return true
     }
     if (!client.connected) {
       if (this.#pending.hold(client, weightOf(payload, headers), () => { this.deliver(client, topic, payload, qos, undefined, headers) })) return true
@@ -58,7 +59,8 @@ export class Delivery {
       this.#counters.dropped.slow_consumer++
       return false
     }
-    return this.#send(client, topic, payload, qos, undefined, headers)
+    this.#send(client, topic, payload, qos, undefined, headers)
+    return true
   }
 
   /** A channel packet for a client connected here. */
@@ -115,12 +117,12 @@ export class Delivery {
    * recorded in the queue before it is written. An MQTT 5 target gets the
    * sender's properties, and who the sender is.
    */
-  #send (client: Client, topic: string, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined, headers: MessageHeaders): true {
+  #send (client: Client, topic: string, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined, headers: MessageHeaders): void {
     const now = headers.expiresAt === 0 ? 0 : Date.now()
     if (now !== 0 && expired(headers, now)) {
       this.#counters.dropped.expired++
       if (stored !== undefined) this.#unqueue(client, stored)
-      return true
+      return
     }
     const packet: Publish = {
       cmd: 'publish',
@@ -137,22 +139,21 @@ export class Delivery {
     const forwarded = this.#hostForward.call(this.#broker, client, packet)
     if (forwarded === null || forwarded === undefined) {
       this.#log.debug({ clientId: client.id, topic }, 'P2P delivery refused by authorizeForward')
-      return true
+      return
     }
     if (this.#tooLarge(client, forwarded)) {
       // a queued copy goes too: it would be too large at every reconnect
       if (stored !== undefined) this.#unqueue(client, stored)
-      return true
+      return
     }
     if (stored === undefined) {
       this.#write(client, forwarded)
-      return true
+      return
     }
     recordSending(this.#broker, client, packet).then(() => { this.#write(client, forwarded) }, (err: unknown) => {
       // the session was taken over or cleaned meanwhile: its queue is gone, so is this copy
       this.#log.debug({ err, clientId: client.id }, 'P2P message no longer queued; not delivered')
     })
-    return true
   }
 
   #write (client: Client, packet: AedesPublishPacket): void {
