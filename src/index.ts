@@ -4,6 +4,7 @@
  */
 export { register } from './plugin/register.js'
 export type { P2PHandle } from './plugin/register.js'
+export type { SendOptions, SendOutcome, SendResult } from './plugin/send.js'
 export type { P2POptions, PluginConfig, UserDirectory } from './plugin/options.js'
 export { INVALID_MODE, PLUGIN_DEFAULTS } from './plugin/options.js'
 export type { AuthorizeP2P, P2PMessage } from './plugin/authorization.js'

@@ -6,13 +6,14 @@ import { Aedes, type AedesOptions } from 'aedes'
 import type { Logger as PinoLogger } from 'pino'
 import type { Registry } from 'prom-client'
 import { redisNode, type RedisNode } from '../cluster/redis.js'
-import { ConfigError } from '../plugin/errors.js'
+import { ConfigError, P2PError } from '../plugin/errors.js'
 import { connectedClients, onBrokerError } from '../plugin/host.js'
 import { destroyPersistence } from '../plugin/host-store.js'
 import { LIMIT_KEYS, LimitHits, type PluginLimits } from '../plugin/limits.js'
 import { register, type P2PHandle } from '../plugin/register.js'
 import { registerAclMetric, TopicAcl } from './acl.js'
-import { createAdminServer, readAdminToken } from './admin.js'
+import { createAdmin } from './admin/api.js'
+import { readAdminToken } from './admin/token.js'
 import { guardAdmission } from './admission.js'
 import { Connections } from './connections.js'
 import { openDataDir, type DataDir } from './data-dir.js'
@@ -57,6 +58,7 @@ export async function startServer ({ settings, log, loadSettings }: ServerOption
   const node = cluster.redis === undefined
     ? undefined
     : redisNode(cluster.redis, log.child({ module: 'cluster' }), { max_buffered_messages: cluster.max_buffered_messages, max_buffered_bytes: cluster.max_buffered_bytes })
+  if (node !== undefined) await waitForRedis(node, cluster, log)
   const disk = settings.persistence.path === undefined ? undefined : await openDataDir(settings.persistence.path)
   const acl = new TopicAcl(settings.acl, (client) => users.usernameOf(client), log.child({ module: 'acl' }))
   // the host's hooks, which the plugin wraps: the ACL sees P2P topics as published
@@ -78,7 +80,7 @@ export async function startServer ({ settings, log, loadSettings }: ServerOption
   })
   if (disk !== undefined) log.info({ path: settings.persistence.path, brokerId: disk.id }, 'sessions, queues and retained messages are kept on disk')
   let current = settings
-  const startedAt = Date.now()
+  let stopping = false
 
   const reload = async (): Promise<Settings['plugin']> => {
     if (loadSettings === undefined) throw new ConfigError('this broker was started without a config file to reload (--config)', 'config')
@@ -116,26 +118,30 @@ export async function startServer ({ settings, log, loadSettings }: ServerOption
   }
 
   const listeners: Listener[] = []
-  const stop = async (): Promise<boolean> => shutdown(broker, listeners, connections, node, log)
+  const stop = async (): Promise<boolean> => {
+    stopping = true
+    return shutdown(broker, listeners, connections, node, log)
+  }
   try {
     listeners.push(...createListeners(connections.handle, settings.listeners, tls, limits.max_packet_size, {
       oversized: () => { hits.hit('max_packet_size', { transport: 'ws', max: limits.max_packet_size }) },
       originRefused: (origin, req) => { hits.hit('ws_origins', { origin, address: req.socket.remoteAddress ?? null }) }
     }))
     if (settings.admin.port !== undefined) {
-      const admin = createAdminServer({
+      const admin = await createAdmin({
+        broker,
+        plugin,
         metrics,
-        config: () => plugin.config,
         reload,
-        health: () => ({
-          uptime_seconds: Math.round((Date.now() - startedAt) / 1000),
-          clients: broker.connectedClients,
-          p2p: plugin.running,
-          ...(node === undefined ? {} : { redis: node.available() ? 'up' : 'down' })
-        }),
+        redis: () => node === undefined ? undefined : node.available() ? 'up' : 'down',
+        closing: () => stopping,
+        mqtt5: settings.broker.mqtt5,
+        usernameOf: (client) => users.usernameOf(client),
         token: () => adminToken,
         hosts: () => current.admin.hosts,
-        hostRefused: (host, req) => { hits.hit('admin_hosts', { host, address: req.socket.remoteAddress ?? null }) }
+        hostRefused: (host, req) => { hits.hit('admin_hosts', { host, address: req.socket.remoteAddress ?? null }) },
+        // a P2P message from the console: its payload base64-encoded, and room for the rest
+        bodyLimit: Math.ceil(limits.max_packet_size * 4 / 3) + 64 * 1024
       })
       listeners.push({ name: 'admin', server: admin, host: settings.admin.host, port: settings.admin.port })
     }
@@ -168,6 +174,26 @@ export async function startServer ({ settings, log, loadSettings }: ServerOption
   }
 }
 
+/**
+ * Nothing listens before Redis answers: a node that cannot reach it serves
+ * nobody well. Past `startup_timeout` it gives up with a message that says
+ * where it looked (exit 1), rather than waiting unseen.
+ */
+async function waitForRedis (node: RedisNode, cluster: Settings['cluster'], log: PinoLogger): Promise<void> {
+  const where = redactedUrl(cluster.redis as string)
+  log.info({ redis: where, waitSeconds: cluster.startup_timeout }, 'connecting to Redis')
+  if (await node.connected(cluster.startup_timeout * 1000)) return
+  node.disconnect()
+  throw new P2PError('ERR_P2P_REDIS_UNREACHABLE', `Redis at ${where} did not answer within ${cluster.startup_timeout} s: is it running, and is --redis right? ([cluster] startup_timeout sets the wait)`)
+}
+
+/** The URL without its password, for logs and messages. */
+function redactedUrl (url: string): string {
+  const parsed = new URL(url)
+  if (parsed.password !== '') parsed.password = '***'
+  return parsed.toString()
+}
+
 function storeOptions (node: RedisNode | undefined, disk: DataDir | undefined): object {
   if (node !== undefined) return { mq: node.mq, persistence: node.persistence }
   if (disk !== undefined) return { id: disk.id, persistence: disk.persistence }
@@ -197,12 +223,15 @@ async function createAedes (mqtt5: boolean, options: AedesOptions): Promise<Aede
  * drops the Redis connections and returns false.
  */
 async function shutdown (broker: Aedes, listeners: Listener[], connections: Connections, node: RedisNode | undefined, log: PinoLogger): Promise<boolean> {
+  // the admin listener goes last: its /ready answers 503 while the rest drains
+  const admin = listeners.filter((l) => l.name === 'admin')
   const work = (async () => {
-    const unbound = Promise.all(listeners.map(unbind))
+    const unbound = Promise.all(listeners.filter((l) => l.name !== 'admin').map(unbind))
     await new Promise<void>((resolve) => { broker.close(() => { resolve() }) })
     connections.closeAll()
     await unbound
     await destroyPersistence(broker)
+    await Promise.all(admin.map(unbind))
   })()
   let timer: NodeJS.Timeout | undefined
   const late = new Promise<'late'>((resolve) => { timer = setTimeout(resolve, SHUTDOWN_MS, 'late') })
@@ -218,6 +247,7 @@ async function shutdown (broker: Aedes, listeners: Listener[], connections: Conn
   }
   // settles now that its connections are gone; nothing more is waited for
   work.catch(() => {})
+  await Promise.all(admin.map(unbind))
   return false
 }
 

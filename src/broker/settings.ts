@@ -61,6 +61,8 @@ export interface Settings {
     max_buffered_messages: number
     /** and their payload bytes */
     max_buffered_bytes: number
+    /** seconds a node waits for Redis at start before it gives up (exit 1); nothing listens meanwhile */
+    startup_timeout: number
   }
   log: { level: LogLevel }
 }
@@ -97,7 +99,7 @@ const SCHEMA: Schema = {
     max_auth_pending: count
   },
   persistence: { path: text },
-  cluster: { redis: redisUrl, max_buffered_messages: count, max_buffered_bytes: bytes },
+  cluster: { redis: redisUrl, max_buffered_messages: count, max_buffered_bytes: bytes, startup_timeout: count },
   log: { level: logLevel }
 }
 const TABLE_NAMES = Object.keys(SCHEMA) as Array<keyof Tables>
@@ -123,7 +125,7 @@ export function defaultSettings (): Settings {
     admin: { host: '127.0.0.1', hosts: [] },
     limits: { ...LIMIT_DEFAULTS, ...BROKER_LIMIT_DEFAULTS },
     persistence: {},
-    cluster: { ...CLUSTER_LIMIT_DEFAULTS },
+    cluster: { ...CLUSTER_LIMIT_DEFAULTS, startup_timeout: 30 },
     log: { level: 'info' }
   }
 }

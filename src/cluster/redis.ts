@@ -33,6 +33,12 @@ export interface RedisNode {
   available (): boolean
   /** Commands written to Redis or waiting for it that have no answer yet. */
   unanswered (): number
+  /**
+   * Resolves true once every connection is up, false if that takes longer
+   * than `ms`. Until it is called and settled, a lost connection is logged
+   * as one being waited for: nothing is served yet.
+   */
+  connected (ms: number): Promise<boolean>
   /** Drops every connection at once, whatever it still has to send: for a shutdown that cannot wait. */
   disconnect (): void
 }
@@ -40,10 +46,11 @@ export interface RedisNode {
 export function redisNode (url: string, log: Logger, limits: Partial<ClusterLimits> = {}): RedisNode {
   const connections: Redis[] = []
   const states: Watched[] = []
+  const phase = { starting: true }
   // named so `CLIENT LIST` shows which node and role each connection is
   const connect = (role: string): Redis => {
     const redis = new Redis(url, { maxRetriesPerRequest: null, connectionName: `aedes-p2p:${process.pid}:${role}` })
-    states.push(watch(redis, role, log))
+    states.push(watch(redis, role, log, phase))
     connections.push(redis)
     return redis
   }
@@ -62,6 +69,16 @@ export function redisNode (url: string, log: Logger, limits: Partial<ClusterLimi
     // a connection still being made at start is not a lost one: its commands wait a moment
     available: () => answering() && states.every((state) => !state.down),
     unanswered: () => connections.reduce((sum, c) => sum + pendingCommands(c), 0),
+    async connected (ms) {
+      // not events.once(): it would reject at the first connection error, and those are what is waited through
+      const up = Promise.all(connections.map(async (c) => c.status === 'ready' ? undefined : new Promise((resolve) => { c.once('ready', resolve) })))
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<false>((resolve) => { timer = setTimeout(resolve, ms, false) })
+      const outcome = await Promise.race([up.then(() => true), late])
+      clearTimeout(timer)
+      phase.starting = false
+      return outcome
+    },
     disconnect () {
       for (const c of connections) c.disconnect(false)
     }
@@ -138,11 +155,15 @@ interface Watched {
  * keeps commands queued through an outage instead of failing them; what
  * waits is bounded by the clients it waits for (docs/behaviour.md §7).
  */
-function watch (redis: Redis, role: string, log: Logger): Watched {
+function watch (redis: Redis, role: string, log: Logger, phase: { starting: boolean }): Watched {
   const state = { down: false }
   const lost = (reason: string): void => {
     if (state.down) return
     state.down = true
+    if (phase.starting) {
+      log.warn({ redis: role, err: reason }, 'Redis unreachable: waiting for it before listening')
+      return
+    }
     log.error({ redis: role, err: reason }, 'Redis unreachable: clients connected here are served, new clients get CONNACK 3 until it is back')
   }
   redis.on('error', (err: Error) => { lost(err.message) })

@@ -26,6 +26,12 @@ export type P2PErrorCode =
   | 'ERR_P2P_QUEUE_FULL'
   /** the broker's data directory (--data-dir) cannot be used: locked by another broker, unreadable, inconsistent */
   | 'ERR_P2P_DATA_DIR'
+  /** send() was given a target, topic, payload or QoS no P2P message can carry */
+  | 'ERR_P2P_INVALID_MESSAGE'
+  /** send() while the plugin is stopped: P2P topics are ordinary topics then */
+  | 'ERR_P2P_STOPPED'
+  /** the broker's Redis (--redis) did not answer within [cluster] startup_timeout at start */
+  | 'ERR_P2P_REDIS_UNREACHABLE'
 
 export class P2PError extends Error {
   override name = 'P2PError'

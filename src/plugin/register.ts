@@ -23,6 +23,7 @@ import { Queues } from './queues.js'
 import { Router } from './routing.js'
 import { expireSessions } from './session-expiry.js'
 import { Sessions } from './sessions.js'
+import { sendP2P, type SendOptions, type SendResult } from './send.js'
 import { isTable, rejectUnknownKeys } from './table.js'
 import { TopicParser } from './topic.js'
 
@@ -51,6 +52,14 @@ export interface P2PHandle {
    * how many it ended. For after a change of users (the broker's reload).
    */
   endSessions (refuse: (username: string, clientId: string) => boolean): Promise<number>
+  /**
+   * Sends a P2P message from server code to `target`, on `topic`, as a
+   * publish to its P2P topic would (rules and the authorize hook see it with
+   * no client), and resolves with what became of it. Rejects with
+   * ERR_P2P_INVALID_MESSAGE for a target or topic no P2P topic can carry,
+   * ERR_P2P_STOPPED while the plugin is stopped.
+   */
+  send (target: string, topic: string, payload: Buffer | string, options?: SendOptions): Promise<SendResult>
   /** Routes P2P topics (again). */
   start (): void
   /**
@@ -72,6 +81,9 @@ class P2PPlugin implements P2PHandle {
   readonly #configFile: string | undefined
   readonly #log: Logger
   readonly #owners: Owners
+  readonly #broker: Aedes
+  /** the running topic forms, which the router has too */
+  #parser: TopicParser
 
   constructor (broker: Aedes, config: PluginConfig, limits: PluginLimits, options: P2POptions, cluster: Cluster, log: Logger) {
     this.#config = config
@@ -79,6 +91,8 @@ class P2PPlugin implements P2PHandle {
     this.immutable = options.immutable === true
     this.#configFile = options.configFile
     this.#log = log
+    this.#broker = broker
+    this.#parser = new TopicParser(config.mode, config.keyword)
     const counters = this.#counters = new Counters(log)
     // the store is shared with other nodes exactly when its index may lag behind them
     const owners = this.#owners = new Owners(broker, cluster.indexMayLag, options.users, log)
@@ -89,7 +103,7 @@ class P2PPlugin implements P2PHandle {
     const sessions = new Sessions(broker, cluster.indexMayLag, log)
     const packets = new ChannelPackets(broker.id)
     const queues = new Queues(broker, limits, counters, log, !cluster.indexMayLag)
-    const router = this.#router = new Router(new TopicParser(config.mode, config.keyword), {
+    const router = this.#router = new Router(this.#parser, {
       broker, hostPublish: publishOf(broker), authorization, sessions, queues, delivery, cluster, packets, counters, log
     })
     router.running = options.startup !== false
@@ -128,7 +142,7 @@ class P2PPlugin implements P2PHandle {
       next = pluginConfig(source, this.#config)
     }
     // synchronous from here, so a PUBLISH sees either the old config or the new one
-    this.#router.parser = new TopicParser(next.mode, next.keyword)
+    this.#router.parser = this.#parser = new TopicParser(next.mode, next.keyword)
     this.#authorization.rules = next.rules
     this.#config = next
     this.#log.info({ config: next }, 'P2P config reloaded')
@@ -137,6 +151,12 @@ class P2PPlugin implements P2PHandle {
 
   async endSessions (refuse: (username: string, clientId: string) => boolean): Promise<number> {
     return this.#owners.endSessions(refuse)
+  }
+
+  async send (target: string, topic: string, payload: Buffer | string, options?: SendOptions): Promise<SendResult> {
+    if (!this.#router.running) throw new P2PError('ERR_P2P_STOPPED', 'aedes-p2p-messaging is stopped: P2P topics are ordinary topics until it is started')
+    const router = this.#router
+    return sendP2P(this.#broker, this.#parser, (packet, client, done) => { router.publish(packet, client, done) }, target, topic, payload, options)
   }
 
   start (): void {

@@ -117,7 +117,7 @@ export class Router {
   }
 
   /** Aedes's publish, wrapped: `client` is null for server code and wills of clients already gone. */
-  publish (packet: Marked, client: Client | null, done: PublishDone): void {
+  publish (packet: Marked, client: Client | null, done: Answer): void {
     if (packet.qos > 0 && packet[ROUTED] === true) {
       // set false rather than deleted: a packet keeps its shape
       packet[ROUTED] = false

@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process'
 import { afterEach, describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import type { IClientOptions, MqttClient } from 'mqtt'
-import type { RunningCli } from '../../harness/cli.js'
+import { freePort, isListening, runCli, type RunningCli } from '../../harness/cli.js'
 import { rssBytes } from '../../harness/proc.js'
 import { startRedis, type TestRedis } from '../../harness/redis.js'
 import { hashPassword } from '../../src/broker/users.js'
@@ -136,6 +136,48 @@ describe('a node while Redis is away', () => {
     assert.ok(Date.now() - started < 10_000, `stopped after ${Date.now() - started} ms`)
     assert.equal(code, 1)
     assert.ok(n.lines.some((l) => typeof l.msg === 'string' && l.msg.startsWith('shutdown gave up waiting')))
+  })
+
+  it('says it is not ready (503) while Redis is away, and while it shuts down, yet stays alive (/health 200)', async () => {
+    const adminPort = await freePort()
+    const n = await node(`[admin]\nport = ${adminPort}\n`)
+    const probe = async (path: string): Promise<{ status: number, body: { status: string, reasons?: string[] } }> => {
+      const res = await fetch(`http://127.0.0.1:${adminPort}${path}`)
+      return { status: res.status, body: await res.json() as { status: string, reasons?: string[] } }
+    }
+    assert.deepEqual(await probe('/ready'), { status: 200, body: { status: 'ready', reasons: [] } })
+    const alice = await client(n, 'alice')
+    await killRedis(n)
+    const ready = await probe('/ready')
+    assert.equal(ready.status, 503)
+    assert.match(ready.body.reasons?.join() ?? '', /Redis unreachable/)
+    assert.deepEqual([(await probe('/health')).status, (await probe('/health')).body.status], [200, 'degraded'])
+    // a shutdown that waits on Redis: the admin listener stays up meanwhile, for the probes
+    alice.publish('state', 'on', { qos: 1, retain: true })
+    const stopped = n.stop('SIGTERM')
+    await until(() => n.lines.some((l) => l.msg === 'shutting down'))
+    const closing = await probe('/ready')
+    assert.equal(closing.status, 503)
+    assert.ok(closing.body.reasons?.includes('shutting down'))
+    await stopped
+  })
+})
+
+describe('a node whose Redis never comes', () => {
+  it('waits [cluster] startup_timeout with nothing listening, then exits 1 saying where it looked', async () => {
+    const [redisPort, mqttPort] = [await freePort(), await freePort()]
+    const config = await tempFile('away.toml', '[cluster]\nstartup_timeout = 2\n')
+    const started = Date.now()
+    const ran = runCli(['--port', String(mqttPort), '--redis', `redis://:hunter2@127.0.0.1:${redisPort}`, '--config', config])
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    assert.equal(await isListening(mqttPort), false, 'nothing listens while it waits')
+    const { code, stdout, stderr } = await ran
+    assert.equal(code, 1)
+    assert.ok(Date.now() - started < 10_000)
+    assert.match(stderr, new RegExp(`Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${redisPort}/? did not answer within 2 s`))
+    assert.ok(!stdout.includes('hunter2') && !stderr.includes('hunter2'), 'the password stays out of the logs')
+    assert.match(stdout, /waiting for it before listening/)
+    assert.doesNotMatch(stdout, /clients connected here are served/)
   })
 })
 

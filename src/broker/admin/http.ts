@@ -1,0 +1,173 @@
+/**
+ * The admin listener's HTTP layer: which requests it answers at all (its
+ * own address in Host, against DNS rebinding), the token, routes with
+ * `:param` segments, bounded JSON bodies, and JSON answers. What each route
+ * does lives in the modules that build the route tables.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { isLoopback } from '../values.js'
+import { authorized } from './token.js'
+
+export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE'
+
+export interface Call {
+  req: IncomingMessage
+  res: ServerResponse
+  /** the route's `:name` segments, decoded */
+  params: Record<string, string>
+  query: URLSearchParams
+  /** the request's JSON body; a body past the listener's limit or not JSON is answered 413 or 400 */
+  json (): Promise<unknown>
+}
+
+export interface Route {
+  method: Method
+  /** `/api/v1/clients/:id`: a `:name` segment matches any one segment */
+  path: string
+  /** answered without the token: probes, and the console's own files, which hold no data */
+  open?: boolean
+  run (call: Call): Promise<void> | void
+}
+
+export interface AdminHttp {
+  /** tried in order: the first whose path matches answers */
+  routes: readonly Route[]
+  token (): string | undefined
+  /** `[admin] hosts`: Host header values answered besides the API's own address */
+  hosts (): readonly string[]
+  /** told of each request refused for its Host header */
+  hostRefused? (host: string, req: IncomingMessage): void
+  /** the most bytes a request body may have */
+  bodyLimit: number
+}
+
+/** An answer other than success, thrown by a route. */
+export class HttpError extends Error {
+  readonly status: number
+  readonly code: string | undefined
+
+  constructor (status: number, message: string, code?: string) {
+    super(message)
+    this.status = status
+    this.code = code
+  }
+}
+
+export function createAdminServer (http: AdminHttp): Server {
+  const routes = http.routes.map((route) => ({ route, segments: route.path.split('/') }))
+  return createServer((req, res) => {
+    handle(http, routes, req, res).catch((err: unknown) => {
+      const status = err instanceof HttpError ? err.status : 500
+      const code = err instanceof HttpError ? err.code : (err as { code?: unknown }).code
+      if (res.headersSent) res.destroy()
+      else sendJson(res, status, { error: (err as Error).message, ...(typeof code === 'string' ? { code } : {}) })
+    })
+  })
+}
+
+type Compiled = Array<{ route: Route, segments: string[] }>
+
+async function handle (http: AdminHttp, routes: Compiled, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  // First, for every path: a page on a name that an attacker's DNS points at
+  // 127.0.0.1 is same-origin with this API in the browser, and its requests
+  // carry that name in Host (DNS rebinding). /health included: it tells
+  // such a page that a broker is here.
+  const host = req.headers.host
+  if (host !== undefined && !hostAllowed(host, req, http.hosts())) {
+    http.hostRefused?.(host, req)
+    throw new HttpError(403, `Host ${JSON.stringify(host)} is not this admin API's address; list it in [admin] hosts to allow it`)
+  }
+  const url = new URL(req.url ?? '/', 'http://admin')
+  const asked = url.pathname.split('/')
+  let allowed: Method[] = []
+  for (const { route, segments } of routes) {
+    const params = match(segments, asked)
+    if (params === undefined) continue
+    if (route.method !== req.method && !(route.method === 'GET' && req.method === 'HEAD')) {
+      allowed.push(route.method)
+      continue
+    }
+    if (route.open !== true && !authorized(http.token(), req.headers.authorization)) {
+      res.setHeader('WWW-Authenticate', 'Bearer')
+      throw new HttpError(401, 'missing or wrong bearer token')
+    }
+    await route.run({ req, res, params, query: url.searchParams, json: async () => readJson(req, http.bodyLimit) })
+    return
+  }
+  if (allowed.length === 0) throw new HttpError(404, `no such endpoint: ${url.pathname}`)
+  allowed = [...new Set(allowed)]
+  res.setHeader('Allow', allowed.join(', '))
+  throw new HttpError(405, `${url.pathname} takes ${allowed.join(' or ')}`)
+}
+
+function match (pattern: string[], asked: string[]): Record<string, string> | undefined {
+  if (pattern.length !== asked.length) return undefined
+  const params: Record<string, string> = {}
+  for (let i = 0; i < pattern.length; i++) {
+    const want = pattern[i] as string
+    const got = asked[i] as string
+    if (want.startsWith(':')) {
+      if (got.length === 0) return undefined
+      try {
+        params[want.slice(1)] = decodeURIComponent(got)
+      } catch {
+        throw new HttpError(400, `bad percent-encoding in ${JSON.stringify(got)}`)
+      }
+    } else if (want !== got) {
+      return undefined
+    }
+  }
+  return params
+}
+
+async function readJson (req: IncomingMessage, limit: number): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0)
+  if (declared > limit) throw new HttpError(413, `request body larger than ${limit} bytes`)
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length
+    // counted as it arrives: a body without Content-Length is bounded too
+    if (size > limit) throw new HttpError(413, `request body larger than ${limit} bytes`)
+    chunks.push(chunk as Buffer)
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+  } catch (err) {
+    throw new HttpError(400, `request body is not JSON: ${(err as Error).message}`)
+  }
+}
+
+/**
+ * True when `header` names the address and port the request came in on
+ * (`localhost` too, on loopback), without a port as well, or one of
+ * `extra`: an entry without a port matches its host on any port.
+ */
+export function hostAllowed (header: string, req: IncomingMessage, extra: readonly string[]): boolean {
+  const given = splitHost(header.toLowerCase())
+  if (given === undefined) return false
+  const { localAddress, localPort } = req.socket
+  if (localAddress !== undefined) {
+    // a dual-stack socket reports an IPv4 peer's request as ::ffff:a.b.c.d
+    const address = localAddress.toLowerCase().replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '')
+    const names = [address.includes(':') ? `[${address}]` : address]
+    if (isLoopback(address)) names.push('localhost')
+    if (names.includes(given.name) && (given.port === undefined || given.port === String(localPort))) return true
+  }
+  return extra.some((entry) => {
+    const allowed = splitHost(entry)
+    return allowed !== undefined && allowed.name === given.name && (allowed.port === undefined || allowed.port === given.port)
+  })
+}
+
+/** `name[:port]`, the name of an IPv6 address in brackets as Host carries it. */
+function splitHost (host: string): { name: string, port: string | undefined } | undefined {
+  const match = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(host)
+  if (match === null) return undefined
+  return { name: match[1] as string, port: match[2] }
+}
+
+export function sendJson (res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' })
+  res.end(JSON.stringify(body) + '\n')
+}
