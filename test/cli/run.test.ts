@@ -46,6 +46,9 @@ describe('broker CLI refuses bad input before anything listens', () => {
     ['an unknown flag', async () => ['--prot', '1'], /Unknown option '--prot'/],
     ['a port out of range', async () => ['--port', '70000'], /--port must be a port number/],
     ['a negative port', async () => ['--port=-1'], /--port must be a port number/],
+    ['a negative port after a space, which looks like an option', async () => ['--port', '-1'], /--port must be a port number/],
+    ['a flag with another flag for its value', async () => ['--mode', '--keyword', 'x'], "--mode needs a value: '--keyword' looks like an option; write --mode=--keyword if you mean it"],
+    ['a flag without its value', async () => ['--mode'], /--mode needs a value/],
     ['a non-numeric port', async () => ['--port', 'abc'], /--port must be a port number/],
     ['a stray argument', async () => ['--port', '0', 'extra'], /Unexpected argument 'extra'/],
     ['a missing config file', async () => ['--config', '/nonexistent/p2p.toml'], /cannot read config file/],
@@ -78,6 +81,18 @@ describe('broker CLI refuses bad input before anything listens', () => {
       assert.equal(result.listened, 0)
     })
   }
+
+  it('says what is wrong with a flag in one line and where to look, without the usage', async (t) => {
+    for (const [argv, first] of [
+      [['--prot', '1'], "aedes-p2p: Unknown option '--prot'."],
+      [['extra'], "aedes-p2p: Unexpected argument 'extra'."],
+      [['--mqtt5=yes'], "aedes-p2p: Option '--mqtt5' does not take an argument."]
+    ] as const) {
+      const result = await cli(t, [...argv])
+      assert.equal(result.code, 2)
+      assert.equal(result.stderr, `${first} Run aedes-p2p --help for the options.\n`)
+    }
+  })
 
   it('exits 2 on an unreadable TLS certificate, read before any listener binds, and leaves no signal handler', async (t) => {
     const handlers = process.listenerCount('SIGHUP')
@@ -123,6 +138,27 @@ describe('hash-password', () => {
     assert.notEqual(first.stdout, second.stdout, 'salted')
     assert.equal(await verifyPassword(Buffer.from('pw'), first.stdout.trim()), true)
     assert.equal(await verifyPassword(Buffer.from('pw'), second.stdout.trim()), true)
+  })
+
+  it('prints its usage for --help and -h, and hashes neither', async (t) => {
+    for (const flag of ['--help', '-h']) {
+      const result = await cli(t, ['hash-password', flag])
+      assert.equal(result.code, 0)
+      assert.match(result.stdout, /^Usage: aedes-p2p hash-password \[PASSWORD\]\n/)
+      assert.doesNotMatch(result.stdout, /\$scrypt\$/)
+    }
+  })
+
+  it('refuses any other argument that starts with -, pointing to stdin for such a password', async (t) => {
+    for (const argument of ['--hlep', '-secret', '--']) {
+      const result = await cli(t, ['hash-password', argument])
+      assert.equal(result.code, 2)
+      assert.equal(result.stdout, '')
+      assert.match(result.stderr, new RegExp(`^aedes-p2p: Unknown option '${argument}' for hash-password \\(to hash a password that starts with '-', pass it on stdin\\)\\.`))
+    }
+    const fromStdin = await cli(t, ['hash-password'], ['-secret\n'])
+    assert.equal(fromStdin.code, 0)
+    assert.equal(await verifyPassword(Buffer.from('-secret'), fromStdin.stdout.trim()), true)
   })
 
   it('refuses an empty password', async (t) => {
