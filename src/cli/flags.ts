@@ -122,7 +122,7 @@ export function usage (): string {
 
 ${lines.join('\n')}
 
-SIGHUP re-reads the config file.
+SIGHUP re-reads the config file given with --config.
 `
 }
 

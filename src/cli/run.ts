@@ -62,6 +62,10 @@ export async function run (argv: readonly string[], io: CliIO = processIO): Prom
   let running: RunningBroker | undefined
   // installed before anything listens, so an early SIGHUP cannot kill the broker
   const reload = (): void => {
+    if (configFile === undefined) {
+      log.warn({ signal: 'SIGHUP' }, 'SIGHUP ignored: this broker was started without --config, so there is no config file to re-read')
+      return
+    }
     if (running === undefined) return
     log.info({ signal: 'SIGHUP' }, 'reloading config')
     running.reload().catch(() => { /* logged by reload; the running config stays */ })

@@ -122,6 +122,16 @@ describe('broker CLI operations', () => {
     await p2pWorks(running.port, 'x/p2p/bob', 'x')
   })
 
+  it('ignores SIGHUP without --config, in one warn line, and keeps running', async () => {
+    running = await startCli(['--port', '0'])
+    running.child.kill('SIGHUP')
+    await until(() => running?.lines.some((l) => l.signal === 'SIGHUP') === true)
+    const told = running.lines.filter((l) => l.signal === 'SIGHUP')
+    assert.deepEqual(told.map((l) => [l.level, l.msg]), [[40, 'SIGHUP ignored: this broker was started without --config, so there is no config file to re-read']])
+    await p2pWorks(running.port, 'p2p/bob/x', 'x')
+    assert.equal(running.lines.some((l) => (l.level as number) >= 50), false, 'no reload was tried')
+  })
+
   it('logs connects and disconnects at debug level', async () => {
     running = await startCli(['--port', '0', '--log-level', 'debug'])
     const client = await connectClient(running.port, 'dbg')
