@@ -40,6 +40,7 @@ export const FLAGS: readonly Flag[] = [
   { name: 'mqtt5', setting: 'broker.mqtt5', help: 'speak MQTT 5 too, on Aedes 2 (experimental: see the README)' },
   { name: 'config', arg: 'FILE', help: 'TOML config file; flags override it' },
   { name: 'log-level', arg: 'LEVEL', setting: 'log.level', help: 'fatal, error, warn, info, debug, trace or silent' },
+  { name: 'log-format', arg: 'FORMAT', setting: 'log.format', help: 'json (a line per entry, for log collectors) or pretty (for a terminal)' },
   { name: 'help', short: 'h', help: 'show this help' }
 ]
 

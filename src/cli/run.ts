@@ -5,12 +5,12 @@
  */
 import { constants } from 'node:os'
 import { parseArgs } from 'node:util'
-import { pino } from 'pino'
 import { startServer, type RunningBroker, type ServerOptions } from '../broker/server.js'
 import { loadSettings, type Settings } from '../broker/settings.js'
 import { hashPassword } from '../broker/users.js'
 import { ConfigError } from '../plugin/errors.js'
 import { flagArgs, flagError, HASH_USAGE, overrides, parseArgsOptions, usage } from './flags.js'
+import { cliLogger } from './logger.js'
 
 /** Where the command reads and writes; the process's own unless a test says otherwise. */
 export interface CliIO {
@@ -55,7 +55,7 @@ export async function run (argv: readonly string[], io: CliIO = processIO): Prom
     throw err
   }
 
-  const log = pino({ name: 'aedes-p2p', level: settings.log.level })
+  const log = await cliLogger(settings.log)
   if (given.some((o) => o.key === 'admin.token' && o.where === '--admin-token')) {
     log.warn({ flag: '--admin-token' }, 'the admin token given with --admin-token is visible to every local user in the process list: use --admin-token-file or P2P_ADMIN_TOKEN')
   }

@@ -62,6 +62,8 @@ describe('broker CLI refuses bad input before anything listens', () => {
     ['a Redis URL that is not one', async () => ['--redis', 'http://127.0.0.1:6379'], /--redis must be a redis:\/\/ or rediss:\/\/ URL/],
     ['a bad keyword', async () => ['--keyword', 'a/b'], /keyword must be one non-empty topic level/],
     ['a bad log level', async () => ['--log-level', 'loud'], /--log-level must be one of/],
+    ['a bad log format', async () => ['--log-format', 'xml'], '--log-format must be one of json, pretty (got "xml")'],
+    ['a bad log format in the file', async () => ['--config', await tempFile('f.toml', '[log]\nformat = "plain"\n')], /log\.format must be one of json, pretty/],
     ['a packet size too small for a CONNECT', async () => ['--max-packet-size', '10'], /--max-packet-size must be a whole number of at least 64/],
     ['a packet size past MQTT\'s own largest', async () => ['--max-packet-size', '300000000'], /--max-packet-size must be at most 268435460/],
     ['no connections at all', async () => ['--max-connections', '0'], /--max-connections must be a whole number of at least 1/],
