@@ -106,13 +106,14 @@ export async function startServer ({ settings, log, loadSettings }: ServerOption
       })
     }
     log.level = next.log.level
+    if (next.log.format !== current.log.format) log.warn({ setting: 'log.format' }, '[log] format changed: it takes effect after a restart')
     const fixed = ['broker', 'listeners', 'admin', 'limits', 'persistence', 'cluster'] as const
     for (const part of fixed) {
       if (JSON.stringify(next[part]) !== JSON.stringify(current[part])) {
         log.warn({ section: part }, `[${part}] changed: it takes effect after a restart`)
       }
     }
-    current = { ...next, broker: current.broker, listeners: current.listeners, admin: current.admin, limits: current.limits, persistence: current.persistence, cluster: current.cluster }
+    current = { ...next, broker: current.broker, listeners: current.listeners, admin: current.admin, limits: current.limits, persistence: current.persistence, cluster: current.cluster, log: { ...next.log, format: current.log.format } }
     log.info({ mode: next.plugin.mode, rules: next.plugin.rules.length, users: next.users.length, acl: next.acl.length }, 'config reloaded')
     return plugin.config
   }

@@ -12,7 +12,7 @@ import { pluginConfig, PLUGIN_KEYS, type PluginConfig } from '../plugin/options.
 import { isTable, readTomlFile, rejectUnknownKeys, withSource, type Table } from '../plugin/table.js'
 import { aclEntries, type AclEntry } from './acl.js'
 import { clientIdPatterns, userConfigs, type UserConfig } from './users.js'
-import { bytes, count, host, hostNames, isLoopback, logLevel, onOff, origins, packetSize, port, portOrOff, redisUrl, seconds, text, wsPath, type Check, type LogLevel } from './values.js'
+import { bytes, count, host, hostNames, isLoopback, logFormat, logLevel, onOff, origins, packetSize, port, portOrOff, redisUrl, seconds, text, wsPath, type Check, type LogFormat, type LogLevel } from './values.js'
 
 export interface Settings {
   plugin: PluginConfig
@@ -64,7 +64,11 @@ export interface Settings {
     /** seconds a node waits for Redis at start before it gives up (exit 1); nothing listens meanwhile */
     startup_timeout: number
   }
-  log: { level: LogLevel }
+  log: {
+    level: LogLevel
+    /** takes a restart: the logger is made once, before anything listens */
+    format: LogFormat
+  }
 }
 
 /** The plugin's limits, and those the broker keeps on connections. */
@@ -100,7 +104,7 @@ const SCHEMA: Schema = {
   },
   persistence: { path: text },
   cluster: { redis: redisUrl, max_buffered_messages: count, max_buffered_bytes: bytes, startup_timeout: count },
-  log: { level: logLevel }
+  log: { level: logLevel, format: logFormat }
 }
 const TABLE_NAMES = Object.keys(SCHEMA) as Array<keyof Tables>
 
@@ -126,7 +130,7 @@ export function defaultSettings (): Settings {
     limits: { ...LIMIT_DEFAULTS, ...BROKER_LIMIT_DEFAULTS },
     persistence: {},
     cluster: { ...CLUSTER_LIMIT_DEFAULTS, startup_timeout: 30 },
-    log: { level: 'info' }
+    log: { level: 'info', format: 'json' }
   }
 }
 

@@ -9,6 +9,9 @@ import { wholeNumber } from '../plugin/limits.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
+/** json for log collectors (journald, Loki, …), pretty for a person at a terminal */
+export const LOG_FORMATS = ['json', 'pretty'] as const
+export type LogFormat = (typeof LOG_FORMATS)[number]
 
 export type Check<T> = (value: unknown, where: string, key: string) => T
 
@@ -78,12 +81,19 @@ export const packetSize: Check<number> = (value, where, key) => {
   return n
 }
 
-export const logLevel: Check<LogLevel> = (value, where, key) => {
-  if (typeof value !== 'string' || !(LOG_LEVELS as readonly string[]).includes(value)) {
-    throw new ConfigError(`${where} must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(value)})`, key)
+/** One of `names`. */
+function oneOf<T extends string> (names: readonly T[]): Check<T> {
+  return (value, where, key) => {
+    if (typeof value !== 'string' || !(names as readonly string[]).includes(value)) {
+      throw new ConfigError(`${where} must be one of ${names.join(', ')} (got ${JSON.stringify(value)})`, key)
+    }
+    return value as T
   }
-  return value as LogLevel
 }
+
+export const logLevel: Check<LogLevel> = oneOf(LOG_LEVELS)
+
+export const logFormat: Check<LogFormat> = oneOf(LOG_FORMATS)
 
 export function isLoopback (address: string): boolean {
   return address === 'localhost' || address === '::1' || address.startsWith('127.')

@@ -40,6 +40,7 @@ export const FLAGS: readonly Flag[] = [
   { name: 'mqtt5', setting: 'broker.mqtt5', help: 'speak MQTT 5 too, on Aedes 2 (experimental: see the README)' },
   { name: 'config', arg: 'FILE', help: 'TOML config file; flags override it' },
   { name: 'log-level', arg: 'LEVEL', setting: 'log.level', help: 'fatal, error, warn, info, debug, trace or silent' },
+  { name: 'log-format', arg: 'FORMAT', setting: 'log.format', help: 'json (a line per entry, for log collectors) or pretty (for a terminal)' },
   { name: 'help', short: 'h', help: 'show this help' }
 ]
 
@@ -53,6 +54,44 @@ export function parseArgsOptions (): Options {
       : { type: flag.arg === undefined ? 'boolean' : 'string', short: flag.short }
   }
   return options
+}
+
+const TAKES_VALUE = new Set(FLAGS.filter((flag) => flag.arg !== undefined).map((flag) => `--${flag.name}`))
+
+/**
+ * The arguments as parseArgs should see them. It refuses a value that starts
+ * with '-' as ambiguous (`--port -1`), and says so in three lines about
+ * option arguments; a number is joined to its flag (`--port=-1`), so that
+ * the setting's own check says what is wrong with it, and anything else is
+ * refused here, in one line that says how to write it.
+ */
+export function flagArgs (argv: readonly string[]): string[] {
+  const args = [...argv]
+  for (let i = 0; i < args.length; i++) {
+    const token = args[i] as string
+    if (token === '--') break
+    if (!TAKES_VALUE.has(token)) continue
+    const value = args[i + 1]
+    if (value === undefined) throw new Error(`${token} needs a value`)
+    if (!value.startsWith('-')) {
+      i++
+    } else if (/^-\d/.test(value)) {
+      args.splice(i, 2, `${token}=${value}`)
+    } else {
+      throw new Error(`${token} needs a value: '${value}' looks like an option; write ${token}=${value} if you mean it`)
+    }
+  }
+  return args
+}
+
+/**
+ * parseArgs's own message, up to its first sentence: after the option it
+ * names, Node adds advice that does not fit this command.
+ */
+export function flagError (err: unknown): string {
+  const message = (err as Error).message
+  const end = message.indexOf("'. ")
+  return end === -1 ? message : message.slice(0, end + 1)
 }
 
 /** The settings the given flags (or their environment variables) override, in table order. */
@@ -84,6 +123,18 @@ export function usage (): string {
 
 ${lines.join('\n')}
 
-SIGHUP re-reads the config file.
+SIGHUP re-reads the config file given with --config.
 `
 }
+
+export const HASH_USAGE = `Usage: aedes-p2p hash-password [PASSWORD]
+
+Prints a salted scrypt hash of PASSWORD, for the password of a [[users]]
+entry in the config file. Without PASSWORD it reads one line from stdin,
+which keeps the password out of the process list and the shell history:
+
+  aedes-p2p hash-password < password.txt
+  read -rs pw && printf '%s\\n' "$pw" | aedes-p2p hash-password
+
+A password that starts with '-' can only be given on stdin.
+`

@@ -5,12 +5,12 @@
  */
 import { constants } from 'node:os'
 import { parseArgs } from 'node:util'
-import { pino } from 'pino'
 import { startServer, type RunningBroker, type ServerOptions } from '../broker/server.js'
 import { loadSettings, type Settings } from '../broker/settings.js'
 import { hashPassword } from '../broker/users.js'
 import { ConfigError } from '../plugin/errors.js'
-import { overrides, parseArgsOptions, usage } from './flags.js'
+import { flagArgs, flagError, HASH_USAGE, overrides, parseArgsOptions, usage } from './flags.js'
+import { cliLogger } from './logger.js'
 
 /** Where the command reads and writes; the process's own unless a test says otherwise. */
 export interface CliIO {
@@ -31,16 +31,13 @@ export const processIO: CliIO = {
 
 /** Resolves with the exit code. */
 export async function run (argv: readonly string[], io: CliIO = processIO): Promise<number> {
-  const fail = (message: string, withUsage = false): number => {
-    io.stderr(`aedes-p2p: ${message}\n${withUsage ? '\n' + usage() : ''}`)
-    return 2
-  }
-  if (argv[0] === 'hash-password') return hashCommand(argv.slice(1), io, fail)
+  if (argv[0] === 'hash-password') return hashCommand(argv.slice(1), io)
   let values
   try {
-    values = parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: parseArgsOptions() }).values
+    values = parseArgs({ args: flagArgs(argv), strict: true, allowPositionals: false, options: parseArgsOptions() }).values
   } catch (err) {
-    return fail((err as Error).message, true)
+    // one line and where to look, rather than every flag, which hides it
+    return fail(io, `${flagError(err)}. Run aedes-p2p --help for the options.`)
   }
   if (values.help === true) {
     io.stdout(usage())
@@ -54,17 +51,21 @@ export async function run (argv: readonly string[], io: CliIO = processIO): Prom
   try {
     settings = await load()
   } catch (err) {
-    if (err instanceof ConfigError) return fail(err.message)
+    if (err instanceof ConfigError) return fail(io, err.message)
     throw err
   }
 
-  const log = pino({ name: 'aedes-p2p', level: settings.log.level })
+  const log = await cliLogger(settings.log)
   if (given.some((o) => o.key === 'admin.token' && o.where === '--admin-token')) {
     log.warn({ flag: '--admin-token' }, 'the admin token given with --admin-token is visible to every local user in the process list: use --admin-token-file or P2P_ADMIN_TOKEN')
   }
   let running: RunningBroker | undefined
   // installed before anything listens, so an early SIGHUP cannot kill the broker
   const reload = (): void => {
+    if (configFile === undefined) {
+      log.warn({ signal: 'SIGHUP' }, 'SIGHUP ignored: this broker was started without --config, so there is no config file to re-read')
+      return
+    }
     if (running === undefined) return
     log.info({ signal: 'SIGHUP' }, 'reloading config')
     running.reload().catch(() => { /* logged by reload; the running config stays */ })
@@ -97,7 +98,7 @@ export async function run (argv: readonly string[], io: CliIO = processIO): Prom
     process.removeListener('SIGINT', stop)
     process.removeListener('SIGTERM', stop)
     log.fatal({ err }, 'broker did not start')
-    return err instanceof ConfigError ? fail(err.message) : (fail((err as Error).message), 1)
+    return err instanceof ConfigError ? fail(io, err.message) : (fail(io, (err as Error).message), 1)
   }
   if (settings.broker.mqtt5) log.warn('MQTT 5 runs on Aedes 2, a beta: experimental, with the gaps the README lists')
   log.info({ mode: settings.plugin.mode, keyword: settings.plugin.keyword, mqtt5: settings.broker.mqtt5 }, 'P2P messaging ready')
@@ -109,15 +110,28 @@ export async function run (argv: readonly string[], io: CliIO = processIO): Prom
   return complete ? 0 : 1
 }
 
-async function hashCommand (args: readonly string[], io: CliIO, fail: (message: string, withUsage?: boolean) => number): Promise<number> {
-  if (args.length > 1) return fail('hash-password takes at most one argument', true)
+/** Reports bad input on stderr; the exit code for it. */
+function fail (io: CliIO, message: string): number {
+  io.stderr(`aedes-p2p: ${message}\n`)
+  return 2
+}
+
+async function hashCommand (args: readonly string[], io: CliIO): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    io.stdout(HASH_USAGE)
+    return 0
+  }
+  const refuse = (message: string): number => fail(io, `${message}. Run aedes-p2p hash-password --help for its usage.`)
+  if (args.length > 1) return refuse('hash-password takes at most one argument')
   let password = args[0]
+  // a mistyped option must not become the password
+  if (password?.startsWith('-') === true) return refuse(`Unknown option '${password}' for hash-password (to hash a password that starts with '-', pass it on stdin)`)
   if (password === undefined) {
     const chunks: Buffer[] = []
     for await (const chunk of io.stdin) chunks.push(Buffer.from(chunk))
     password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
   }
-  if (password.length === 0) return fail('refusing to hash an empty password')
+  if (password.length === 0) return fail(io, 'refusing to hash an empty password')
   io.stdout(await hashPassword(password) + '\n')
   return 0
 }

@@ -40,7 +40,8 @@ export interface PluginConfig {
 export interface P2POptions extends Partial<PluginConfig> {
   /**
    * A plugin-only TOML file (rmqtt's `rmqtt-p2p-messaging.toml` works as it
-   * is); keys given inline override it, and reload() with no argument re-reads it.
+   * is); keys given inline override it, and reload() with no argument
+   * re-reads it, the inline keys still overriding it.
    * @default undefined (defaults and inline keys only)
    */
   configFile?: string

@@ -40,8 +40,11 @@ export interface P2PHandle {
   /**
    * New config from an object, a plugin-only TOML file, or (no argument) the
    * `configFile` given to register(). Keys an object leaves out keep their
-   * running values. A bad config is refused (ERR_P2P_CONFIG) and the running
-   * one stays.
+   * running values. A file is read as register() read its `configFile`:
+   * the inline options given to register() (`mode`, `keyword`, `rules`)
+   * override it, and keys neither gives take their defaults. Without a
+   * `configFile`, reload() with no argument is refused. A bad config is
+   * refused (ERR_P2P_CONFIG) and the running one stays.
    */
   reload (source?: Partial<PluginConfig> | string): Promise<Readonly<PluginConfig>>
   /**
@@ -79,6 +82,8 @@ class P2PPlugin implements P2PHandle {
   readonly #authorization: Authorization
   readonly #counters: Counters
   readonly #configFile: string | undefined
+  // register()'s own mode, keyword and rules, which override any file it reads
+  readonly #inline: Partial<PluginConfig>
   readonly #log: Logger
   readonly #owners: Owners
   readonly #broker: Aedes
@@ -90,6 +95,7 @@ class P2PPlugin implements P2PHandle {
     this.limits = Object.freeze(limits)
     this.immutable = options.immutable === true
     this.#configFile = options.configFile
+    this.#inline = { mode: options.mode, keyword: options.keyword, rules: options.rules }
     this.#log = log
     this.#broker = broker
     this.#parser = new TopicParser(config.mode, config.keyword)
@@ -135,8 +141,10 @@ class P2PPlugin implements P2PHandle {
     let next: PluginConfig
     if (source === undefined || typeof source === 'string') {
       const path = source ?? this.#configFile
-      if (path === undefined) throw new ConfigError('reload() needs a config object or file: none was configured', 'configFile')
-      next = await loadPluginFile(path)
+      if (path === undefined) {
+        throw new ConfigError('reload() needs a config object or file: register() was given no configFile, and its inline options stay as given', 'configFile')
+      }
+      next = pluginConfig(this.#inline, await loadPluginFile(path))
     } else {
       rejectUnknownKeys(source, PLUGIN_KEYS, 'reload')
       next = pluginConfig(source, this.#config)

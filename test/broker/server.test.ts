@@ -229,6 +229,14 @@ describe('metrics and admin API', () => {
     assert.equal(s.plugin.config.mode, 'both')
   })
 
+  it('warns on each reload that a new [log] format takes a restart', async () => {
+    const s = await server({}, async () => testSettings({ log: { format: 'pretty' } }))
+    await s.reload()
+    await s.reload()
+    const warned = s.logs.filter((l) => l.msg === '[log] format changed: it takes effect after a restart')
+    assert.equal(warned.length, 2, 'until the restart, the format in use is still the old one')
+  })
+
   it('requires the bearer token when one is set, except for /health', async () => {
     const s = await server({ admin: { port: 0, token: 's3cret' } })
     const get = admin(s)

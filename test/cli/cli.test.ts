@@ -1,8 +1,10 @@
 /** The broker CLI: `npm start -- --host H --port P --mode M [--config FILE]`, as a process. */
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { writeFile } from 'node:fs/promises'
 import { afterEach, describe, it } from 'node:test'
-import { freePort, isListening, runCli, startCli, type RunningCli } from '../../harness/cli.js'
+import { CLI, freePort, isListening, runCli, startCli, type RunningCli } from '../../harness/cli.js'
 import { loadSettings } from '../../src/broker/settings.js'
 import { INVALID_MODE } from '../../src/index.js'
 import { connectClient } from '../helpers/broker.js'
@@ -120,6 +122,32 @@ describe('broker CLI operations', () => {
     const refusal = running.lines.find((l) => l.level === 50)
     assert.ok(String(refusal?.err).endsWith(INVALID_MODE))
     await p2pWorks(running.port, 'x/p2p/bob', 'x')
+  })
+
+  it('ignores SIGHUP without --config, in one warn line, and keeps running', async () => {
+    running = await startCli(['--port', '0'])
+    running.child.kill('SIGHUP')
+    await until(() => running?.lines.some((l) => l.signal === 'SIGHUP') === true)
+    const told = running.lines.filter((l) => l.signal === 'SIGHUP')
+    assert.deepEqual(told.map((l) => [l.level, l.msg]), [[40, 'SIGHUP ignored: this broker was started without --config, so there is no config file to re-read']])
+    await p2pWorks(running.port, 'p2p/bob/x', 'x')
+    assert.equal(running.lines.some((l) => (l.level as number) >= 50), false, 'no reload was tried')
+  })
+
+  it('logs readable lines, not JSON, with --log-format pretty, up to the last one before it exits', async (t) => {
+    const child = spawn(process.execPath, [CLI, '--port', '0', '--log-format', 'pretty'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    t.after(() => { child.kill('SIGKILL') })
+    let stdout = ''
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    await until(() => stdout.includes('P2P messaging ready'), 10_000, 'the broker to start')
+    const exited = once(child, 'exit')
+    child.kill('SIGTERM')
+    assert.deepEqual(await exited, [0, null])
+    const listening = stdout.split('\n').find((l) => l.includes('listening'))
+    assert.ok(listening !== undefined, stdout)
+    assert.throws(() => JSON.parse(listening), SyntaxError)
+    assert.match(listening, /INFO.* listening for mqtt on 127\.0\.0\.1:\d+/)
+    assert.match(stdout, /INFO.* stopped/)
   })
 
   it('logs connects and disconnects at debug level', async () => {

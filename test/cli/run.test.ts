@@ -46,6 +46,9 @@ describe('broker CLI refuses bad input before anything listens', () => {
     ['an unknown flag', async () => ['--prot', '1'], /Unknown option '--prot'/],
     ['a port out of range', async () => ['--port', '70000'], /--port must be a port number/],
     ['a negative port', async () => ['--port=-1'], /--port must be a port number/],
+    ['a negative port after a space, which looks like an option', async () => ['--port', '-1'], /--port must be a port number/],
+    ['a flag with another flag for its value', async () => ['--mode', '--keyword', 'x'], "--mode needs a value: '--keyword' looks like an option; write --mode=--keyword if you mean it"],
+    ['a flag without its value', async () => ['--mode'], /--mode needs a value/],
     ['a non-numeric port', async () => ['--port', 'abc'], /--port must be a port number/],
     ['a stray argument', async () => ['--port', '0', 'extra'], /Unexpected argument 'extra'/],
     ['a missing config file', async () => ['--config', '/nonexistent/p2p.toml'], /cannot read config file/],
@@ -59,6 +62,8 @@ describe('broker CLI refuses bad input before anything listens', () => {
     ['a Redis URL that is not one', async () => ['--redis', 'http://127.0.0.1:6379'], /--redis must be a redis:\/\/ or rediss:\/\/ URL/],
     ['a bad keyword', async () => ['--keyword', 'a/b'], /keyword must be one non-empty topic level/],
     ['a bad log level', async () => ['--log-level', 'loud'], /--log-level must be one of/],
+    ['a bad log format', async () => ['--log-format', 'xml'], '--log-format must be one of json, pretty (got "xml")'],
+    ['a bad log format in the file', async () => ['--config', await tempFile('f.toml', '[log]\nformat = "plain"\n')], /log\.format must be one of json, pretty/],
     ['a packet size too small for a CONNECT', async () => ['--max-packet-size', '10'], /--max-packet-size must be a whole number of at least 64/],
     ['a packet size past MQTT\'s own largest', async () => ['--max-packet-size', '300000000'], /--max-packet-size must be at most 268435460/],
     ['no connections at all', async () => ['--max-connections', '0'], /--max-connections must be a whole number of at least 1/],
@@ -78,6 +83,18 @@ describe('broker CLI refuses bad input before anything listens', () => {
       assert.equal(result.listened, 0)
     })
   }
+
+  it('says what is wrong with a flag in one line and where to look, without the usage', async (t) => {
+    for (const [argv, first] of [
+      [['--prot', '1'], "aedes-p2p: Unknown option '--prot'."],
+      [['extra'], "aedes-p2p: Unexpected argument 'extra'."],
+      [['--mqtt5=yes'], "aedes-p2p: Option '--mqtt5' does not take an argument."]
+    ] as const) {
+      const result = await cli(t, [...argv])
+      assert.equal(result.code, 2)
+      assert.equal(result.stderr, `${first} Run aedes-p2p --help for the options.\n`)
+    }
+  })
 
   it('exits 2 on an unreadable TLS certificate, read before any listener binds, and leaves no signal handler', async (t) => {
     const handlers = process.listenerCount('SIGHUP')
@@ -123,6 +140,27 @@ describe('hash-password', () => {
     assert.notEqual(first.stdout, second.stdout, 'salted')
     assert.equal(await verifyPassword(Buffer.from('pw'), first.stdout.trim()), true)
     assert.equal(await verifyPassword(Buffer.from('pw'), second.stdout.trim()), true)
+  })
+
+  it('prints its usage for --help and -h, and hashes neither', async (t) => {
+    for (const flag of ['--help', '-h']) {
+      const result = await cli(t, ['hash-password', flag])
+      assert.equal(result.code, 0)
+      assert.match(result.stdout, /^Usage: aedes-p2p hash-password \[PASSWORD\]\n/)
+      assert.doesNotMatch(result.stdout, /\$scrypt\$/)
+    }
+  })
+
+  it('refuses any other argument that starts with -, pointing to stdin for such a password', async (t) => {
+    for (const argument of ['--hlep', '-secret', '--']) {
+      const result = await cli(t, ['hash-password', argument])
+      assert.equal(result.code, 2)
+      assert.equal(result.stdout, '')
+      assert.match(result.stderr, new RegExp(`^aedes-p2p: Unknown option '${argument}' for hash-password \\(to hash a password that starts with '-', pass it on stdin\\)\\.`))
+    }
+    const fromStdin = await cli(t, ['hash-password'], ['-secret\n'])
+    assert.equal(fromStdin.code, 0)
+    assert.equal(await verifyPassword(Buffer.from('-secret'), fromStdin.stdout.trim()), true)
   })
 
   it('refuses an empty password', async (t) => {

@@ -2,13 +2,18 @@
  * The examples run as a user runs them, from the repository: the embedding
  * example against the package as built (dist/), the request/response one
  * against the broker with --mqtt5, the cluster script with its own Redis and
- * three broker processes.
+ * three broker processes, the systemd unit checked by systemd and its
+ * command line run.
  */
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import { after, describe, it } from 'node:test'
 import { freePort, isListening } from '../../harness/cli.js'
 import { connectClient } from '../helpers/broker.js'
@@ -128,4 +133,41 @@ describe('examples', () => {
       squatter.close()
     }
   })
+
+  it('systemd/aedes-p2p.service: its command line starts the broker, which stops on SIGTERM', async () => {
+    const unit = await readFile(root + UNIT, 'utf8')
+    const pkg = JSON.parse(await readFile(root + 'package.json', 'utf8')) as { name: string, bin: Record<string, string> }
+    const [node, script, ...flags] = execStart(unit)
+    assert.equal(node, '/usr/bin/node')
+    assert.equal(script, `/opt/aedes-p2p/node_modules/${pkg.name}/${(pkg.bin['aedes-p2p'] ?? '').replace(/^\.\//, '')}`, 'the bin, installed with npm install --prefix /opt/aedes-p2p')
+    // here: this Node, the build, the example config, a data directory of its own and any free port
+    const data = await mkdtemp(join(tmpdir(), 'p2p-unit-'))
+    const here = flags.map((flag, i) => flags[i - 1] === '--config' ? 'config/example.toml' : flags[i - 1] === '--data-dir' ? data : flag)
+    const { child } = await start(process.execPath, ['dist/cli/main.js', ...here, '--port', '0'], {}, /"msg":"(P2P messaging ready)"/, 1)
+    const exited = once(child, 'exit')
+    child.kill('SIGTERM')
+    assert.deepEqual(await exited, [0, null])
+  })
+
+  const analyze = spawnSync('systemd-analyze', ['--version']).error === undefined
+  it('systemd/aedes-p2p.service: systemd-analyze verify finds nothing to say about it', { skip: analyze ? false : 'systemd-analyze is not installed' }, async () => {
+    // verify checks that ExecStart's program exists: on a machine whose node
+    // is not /usr/bin/node, a copy names this one
+    const dir = await mkdtemp(join(tmpdir(), 'p2p-unit-'))
+    const copy = join(dir, 'aedes-p2p.service')
+    const unit = await readFile(root + UNIT, 'utf8')
+    await writeFile(copy, unit.replace(/^ExecStart=\/usr\/bin\/node /m, `ExecStart=${process.execPath} `))
+    const { stderr } = await promisify(execFile)('systemd-analyze', ['verify', copy])
+    // lines about other units (the targets it names, on this machine) are not its own
+    assert.deepEqual(stderr.split('\n').filter((line) => line.includes('aedes-p2p.service')), [])
+  })
 })
+
+const UNIT = 'examples/systemd/aedes-p2p.service'
+
+/** ExecStart's program and arguments; the unit quotes none. */
+function execStart (unit: string): string[] {
+  const line = /^ExecStart=(.*)$/m.exec(unit)?.[1]
+  assert.ok(line !== undefined, 'the unit has an ExecStart')
+  return line.trim().split(/\s+/)
+}

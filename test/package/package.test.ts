@@ -31,12 +31,13 @@ async function packed (): Promise<string[]> {
 }
 
 describe('the package', () => {
-  it('ships the build, the example config, the docs, LICENSE and CHANGELOG, and nothing of the sources, tests or benchmarks', async () => {
+  it('ships the build, the example config, the systemd unit, the docs, LICENSE and CHANGELOG, and nothing of the sources, tests, benchmarks or other examples', async () => {
     const files = await packed()
-    for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'config/example.toml', 'docs/behaviour.md', 'README.md', 'LICENSE', 'CHANGELOG.md', 'package.json']) {
+    for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'config/example.toml', 'examples/systemd/aedes-p2p.service', 'docs/behaviour.md', 'README.md', 'LICENSE', 'CHANGELOG.md', 'package.json']) {
       assert.ok(files.includes(needed), `${needed} is shipped`)
     }
-    for (const file of files) assert.doesNotMatch(file, /^(src|test|build|bench|harness|examples)\//, `${file} is not shipped`)
+    // the unit is for an installed package (its comments copy it from there); the other examples run from a clone
+    for (const file of files) assert.doesNotMatch(file, /^(src|test|build|bench|harness)\/|^examples\/(?!systemd\/aedes-p2p\.service$)/, `${file} is not shipped`)
   })
 
   it('carries its sources inside its source maps, so no map points at a file it does not ship', async () => {

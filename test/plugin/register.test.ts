@@ -68,6 +68,23 @@ describe('plugin handle', () => {
     assert.equal(b.plugin.config.mode, 'both')
   })
 
+  it('keeps the inline options given to register() over the file on every reload from a file, as at register time', async () => {
+    const path = await tempFile('inline.toml', 'mode = "prefix"\nkeyword = "direct"\n')
+    const b = await broker({ plugin: { configFile: path, mode: 'both' } })
+    assert.deepEqual(b.plugin.config, { mode: 'both', keyword: 'direct', rules: [] })
+    await writeFile(path, 'mode = "suffix"\nkeyword = "dm"\n')
+    await b.plugin.reload()
+    assert.deepEqual(b.plugin.config, { mode: 'both', keyword: 'dm', rules: [] })
+    await b.plugin.reload(await tempFile('other.toml', 'mode = "prefix"\n'))
+    assert.deepEqual(b.plugin.config, { mode: 'both', keyword: 'p2p', rules: [] })
+  })
+
+  it('refuses reload() with no argument and no configFile, saying the inline options stay', async () => {
+    const b = await broker({ plugin: { mode: 'both' } })
+    await assert.rejects(b.plugin.reload(), (err: Error) => coded('ERR_P2P_CONFIG', 'configFile')(err) && /inline options stay as given/.test(err.message))
+    assert.equal(b.plugin.config.mode, 'both')
+  })
+
   it('refuses a bad reload with the exact message and ERR_P2P_CONFIG, and keeps the running config', async () => {
     const b = await broker({ plugin: { mode: 'suffix' } })
     await assert.rejects(b.plugin.reload({ mode: 'sideways' as never }), { message: INVALID_MODE, code: 'ERR_P2P_CONFIG', key: 'mode' })
