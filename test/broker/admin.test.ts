@@ -24,7 +24,9 @@ interface Answer { status: number, body: Record<string, unknown> & Array<Record<
 function admin (s: TestServer, token: string | null = TOKEN): (path: string, init?: { method?: string, body?: string }) => Promise<Answer> {
   const { port } = s.addresses.admin ?? { port: 0 }
   return async (path, init = {}) => {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, { ...init, headers: token === null ? {} : { Authorization: `Bearer ${token}` } })
+    const headers: Record<string, string> = init.body === undefined ? {} : { 'Content-Type': 'application/json' }
+    if (token !== null) headers.Authorization = `Bearer ${token}`
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, { ...init, headers })
     return { status: res.status, body: await res.json() as Answer['body'] }
   }
 }
@@ -173,6 +175,27 @@ describe('admin API: sending a P2P message', () => {
       '{"clientid":"bob","topic":"x","qos":3}', '{"clientid":"bob","topic":"x","payload":5}', '{"clientid":"bob","topic":"x","encoding":"hex"}', '[]', 'not json']
     for (const body of bad) assert.equal((await send(body)).status, 400, body)
     assert.equal(s.plugin.counters.received, 0)
+  })
+
+  it('refuses a request from a page on another origin, and a body that is not declared JSON (CSRF with no token set)', async () => {
+    const s = await server({ admin: { port: 0 } })
+    const [bob] = await withClients(s, 'bob')
+    const got = collect(bob as MqttClient)
+    const { port } = s.addresses.admin ?? { port: 0 }
+    const post = async (headers: Record<string, string>): Promise<number> => (await fetch(`http://127.0.0.1:${port}/api/v1/p2p/send`, { method: 'POST', headers, body: '{"clientid":"bob","topic":"forged","payload":"x"}' })).status
+    // what a page elsewhere can send without a preflight: text/plain, with its Origin
+    assert.equal(await post({ Origin: 'http://evil.example', 'Content-Type': 'text/plain' }), 403)
+    assert.equal(await post({ Origin: 'http://evil.example', 'Content-Type': 'application/json' }), 403)
+    assert.equal(await post({ Origin: `http://127.0.0.1:${port + 1}`, 'Content-Type': 'application/json' }), 403)
+    assert.equal(await post({ Origin: 'null', 'Content-Type': 'application/json' }), 403)
+    assert.equal(await post({ 'Sec-Fetch-Site': 'cross-site', 'Content-Type': 'application/json' }), 403)
+    assert.equal(await post({ 'Content-Type': 'text/plain' }), 415)
+    assert.equal((await fetch(`http://127.0.0.1:${port}/api/v1/clients/bob`, { method: 'DELETE', headers: { Origin: 'http://evil.example' } })).status, 403)
+    assert.equal(s.plugin.counters.received, 0)
+    // the console's own page, and tools that send no Origin
+    assert.equal(await post({ Origin: `http://127.0.0.1:${port}`, 'Content-Type': 'application/json' }), 200)
+    assert.equal(await post({ 'Content-Type': 'application/json; charset=utf-8' }), 200)
+    await waitFor(got, 2)
   })
 
   it('refuses a body past its bound, before reading it all', async () => {

@@ -19,7 +19,7 @@ describe('[limits], [persistence] and [cluster] settings', () => {
       max_auth_pending: 64
     })
     assert.deepEqual(persistence, {})
-    assert.deepEqual(cluster, { max_buffered_messages: 10_000, max_buffered_bytes: 64 * 1024 * 1024 })
+    assert.deepEqual(cluster, { max_buffered_messages: 10_000, max_buffered_bytes: 64 * 1024 * 1024, startup_timeout: 30 })
   })
 
   it('reads them from the file, and flags override the file', async () => {

@@ -5,6 +5,8 @@
  * receives, and reloads the config — with no error in the page's console.
  */
 import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import type { MqttClient } from 'mqtt'
 import type { Page } from 'playwright-core'
@@ -138,6 +140,40 @@ describe('operator console in Chromium', { skip }, () => {
     assert.match(await text(page, '#send-result'), /must not hold '\/'/)
     // the one 400 the last try asked for
     assert.ok(browser.errors.every((e) => e.includes('400')), browser.errors.join('\n'))
+  })
+
+  it('is out of reach of a page on another origin, with no token set (CSRF)', async () => {
+    const s = await server({ admin: { port: 0 } })
+    const bob = await connectClient(s.addresses.mqtt?.port ?? 0, 'bob')
+    const got = collect(bob)
+    const api = `http://127.0.0.1:${s.addresses.admin?.port ?? 0}`
+    // a page elsewhere on this machine fires what a browser sends without asking first
+    const evil = createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html' })
+      res.end(`<script>
+        const body = JSON.stringify({ clientid: 'bob', topic: 'forged', payload: 'x' })
+        Promise.allSettled([
+          fetch('${api}/api/v1/p2p/send', { method: 'POST', mode: 'no-cors', body }),
+          fetch('${api}/api/v1/p2p/send', { method: 'POST', mode: 'no-cors', headers: { 'Content-Type': 'text/plain' }, body }),
+          fetch('${api}/api/v1/p2p/send', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body }),
+          fetch('${api}/api/v1/clients/bob', { method: 'DELETE' })
+        ]).then(() => { document.title = 'done' })
+      </script>`)
+    })
+    await new Promise<void>((resolve) => { evil.listen(0, '127.0.0.1', resolve) })
+    try {
+      const page = browser.page
+      await page.goto(`http://127.0.0.1:${(evil.address() as AddressInfo).port}/`)
+      await page.waitForFunction(() => document.title === 'done')
+      // a message reaches bob on its own connection if it was sent at all: a fence message after it proves none came
+      await s.plugin.send('bob', 'fence', 'after')
+      await waitFor(got, 1)
+      assert.deepEqual(got.map((m) => m.topic), ['fence'])
+      assert.ok(bob.connected, 'not kicked')
+      assert.equal(s.plugin.counters.received, 1)
+    } finally {
+      evil.close()
+    }
   })
 
   it('shows the running config and reloads it, with the outcome', async () => {

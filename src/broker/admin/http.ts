@@ -77,6 +77,12 @@ async function handle (http: AdminHttp, routes: Compiled, req: IncomingMessage, 
     http.hostRefused?.(host, req)
     throw new HttpError(403, `Host ${JSON.stringify(host)} is not this admin API's address; list it in [admin] hosts to allow it`)
   }
+  // A page on another origin may send a POST without asking first (a
+  // "simple" request): with no token set, that would be enough to send a
+  // P2P message. Browsers name the page's origin on such requests.
+  if (req.method !== 'GET' && req.method !== 'HEAD' && !sameOrigin(req)) {
+    throw new HttpError(403, `a request from the page at ${req.headers.origin ?? 'another site'} is refused: only this API's own console and tools without a browser may change anything`)
+  }
   const url = new URL(req.url ?? '/', 'http://admin')
   const asked = url.pathname.split('/')
   let allowed: Method[] = []
@@ -120,7 +126,22 @@ function match (pattern: string[], asked: string[]): Record<string, string> | un
   return params
 }
 
+/** False for a browser's request from a page on another origin than the one it is sent to. */
+function sameOrigin (req: IncomingMessage): boolean {
+  if (req.headers['sec-fetch-site'] === 'cross-site') return false
+  const origin = req.headers.origin
+  if (origin === undefined) return true
+  try {
+    return new URL(origin).host === req.headers.host
+  } catch {
+    // "null" (a sandboxed frame, a file:// page) or garbage: not this API's page
+    return false
+  }
+}
+
 async function readJson (req: IncomingMessage, limit: number): Promise<unknown> {
+  // a browser sends JSON from another origin only after asking (CORS preflight), which this API never grants
+  if (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')) throw new HttpError(415, 'send the body as Content-Type: application/json')
   const declared = Number(req.headers['content-length'] ?? 0)
   if (declared > limit) throw new HttpError(413, `request body larger than ${limit} bytes`)
   const chunks: Buffer[] = []
