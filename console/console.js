@@ -224,7 +224,7 @@ async function showClient (id) {
       ...row('Address', c.address ?? '—'),
       ...row('Connected since', c.connected_at === null ? '—' : `${new Date(c.connected_at).toLocaleString()} (${since(c.connected_at)})`),
       ...row('Session', c.clean_session ? 'clean (ends with the connection)' : 'persistent'),
-      ...row('Queued messages', `${number(c.queued_messages)}${c.queued_messages_more ? '+' : ''}`),
+      ...row('Queued messages', c.queued_messages === null ? 'unknown: the store did not answer in time' : `${number(c.queued_messages)}${c.queued_messages_more ? '+' : ''}`),
       ...row('Bytes waiting on its socket', number(c.pending_bytes)),
       ...row('Subscriptions', c.subscriptions_count === 0 ? 'none (P2P messages need none)' : c.subscriptions.map((s) => `${s.topic} (QoS ${s.qos})`).join(', ') + (c.subscriptions_count > c.subscriptions.length ? ` … ${c.subscriptions_count} in all` : ''))))
   panel.hidden = false
@@ -234,7 +234,8 @@ async function showClient (id) {
 async function kick (id) {
   if (!confirm(`Disconnect ${id}? Its session stays; it may connect again.`)) return
   try {
-    await api(`/api/v1/clients/${encodeURIComponent(id)}`, { method: 'DELETE' })
+    // by query: a path cannot carry every id (URLs turn `.` and `..` into directions)
+    await api(`/api/v1/clients?clientid=${encodeURIComponent(id)}`, { method: 'DELETE' })
   } catch (err) {
     if (err instanceof Unauthorized) return askToken(true)
     alert(err.message)
@@ -243,12 +244,12 @@ async function kick (id) {
   setTimeout(refreshClients, 200)
 }
 
-setInterval(() => { if (!$('clients').hidden) refreshClients() }, 3000)
+setInterval(() => { if (!$('clients').hidden && !document.hidden) refreshClients() }, 3000)
 
 // ---- send ------------------------------------------------------------------
 
 const OUTCOMES = {
-  accepted: ['good', 'Accepted: delivered, queued or handed to the node that holds the target.'],
+  accepted: ['good', 'Accepted: delivered, queued or handed to the node that holds the target (at QoS 0: sent, with no guarantee).'],
   no_session: ['warn', 'Not sent: the target is not connected and has no session.'],
   refused: ['bad', 'Refused by a rule.'],
   not_taken: ['warn', 'The target is connected here but did not take it now.'],
@@ -270,12 +271,16 @@ $('send-form').addEventListener('submit', async (event) => {
   event.preventDefault()
   const result = $('send-result')
   const body = { clientid: $('send-target').value, topic: $('send-topic').value, payload: $('send-payload').value, qos: Number($('send-qos').value) }
+  const button = $('send-form').querySelector('button[type=submit]')
+  button.disabled = true
   let answer
   try {
     answer = await api('/api/v1/p2p/send', { method: 'POST', body: JSON.stringify(body), allowError: true })
   } catch (err) {
     if (err instanceof Unauthorized) return askToken(true)
     answer = { status: 0, body: { error: err.message } }
+  } finally {
+    button.disabled = false
   }
   const outcome = answer.body.outcome
   const [kind, text] = OUTCOMES[outcome] ?? ['bad', answer.body.error ?? 'unknown answer']
@@ -308,8 +313,8 @@ async function refreshConfig () {
     $('api-help').textContent = [
       `curl -H "Authorization: Bearer $TOKEN" ${location.origin}/api/v1/stats`,
       `curl -H "Authorization: Bearer $TOKEN" ${location.origin}/api/v1/clients?q=bob`,
-      `curl -X DELETE -H "Authorization: Bearer $TOKEN" ${location.origin}/api/v1/clients/bob`,
-      `curl -X POST -H "Authorization: Bearer $TOKEN" -d '{"clientid":"bob","topic":"chat","payload":"hi","qos":1}' ${location.origin}/api/v1/p2p/send`,
+      `curl -X DELETE -H "Authorization: Bearer $TOKEN" ${location.origin}/api/v1/clients/bob   # kick`,
+      `curl -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"clientid":"bob","topic":"chat","payload":"hi","qos":1}' ${location.origin}/api/v1/p2p/send`,
       `curl -X PUT -H "Authorization: Bearer $TOKEN" ${location.origin}${base}/config/reload`
     ].join('\n')
   } catch (err) {

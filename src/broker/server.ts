@@ -137,6 +137,7 @@ export async function startServer ({ settings, log, loadSettings }: ServerOption
         redis: () => node === undefined ? undefined : node.available() ? 'up' : 'down',
         closing: () => stopping,
         mqtt5: settings.broker.mqtt5,
+        log: log.child({ module: 'admin' }),
         usernameOf: (client) => users.usernameOf(client),
         token: () => adminToken,
         hosts: () => current.admin.hosts,
@@ -183,15 +184,18 @@ export async function startServer ({ settings, log, loadSettings }: ServerOption
 async function waitForRedis (node: RedisNode, cluster: Settings['cluster'], log: PinoLogger): Promise<void> {
   const where = redactedUrl(cluster.redis as string)
   log.info({ redis: where, waitSeconds: cluster.startup_timeout }, 'connecting to Redis')
-  if (await node.connected(cluster.startup_timeout * 1000)) return
+  const { up, lastError } = await node.connected(cluster.startup_timeout * 1000)
+  if (up) return
   node.disconnect()
-  throw new P2PError('ERR_P2P_REDIS_UNREACHABLE', `Redis at ${where} did not answer within ${cluster.startup_timeout} s: is it running, and is --redis right? ([cluster] startup_timeout sets the wait)`)
+  const why = lastError === undefined ? '' : ` (last error: ${lastError})`
+  throw new P2PError('ERR_P2P_REDIS_UNREACHABLE', `Redis at ${where} did not answer within ${cluster.startup_timeout} s${why}: is it running, and is --redis right? ([cluster] startup_timeout sets the wait)`)
 }
 
-/** The URL without its password, for logs and messages. */
+/** The URL without its password, wherever it is written, for logs and messages. */
 function redactedUrl (url: string): string {
   const parsed = new URL(url)
   if (parsed.password !== '') parsed.password = '***'
+  if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***')
   return parsed.toString()
 }
 
@@ -227,18 +231,26 @@ async function shutdown (broker: Aedes, listeners: Listener[], connections: Conn
   // the admin listener goes last: its /ready answers 503 while the rest drains
   const admin = listeners.filter((l) => l.name === 'admin')
   const work = (async () => {
-    const unbound = Promise.all(listeners.filter((l) => l.name !== 'admin').map(unbind))
-    await new Promise<void>((resolve) => { broker.close(() => { resolve() }) })
-    connections.closeAll()
-    await unbound
-    await destroyPersistence(broker)
-    await Promise.all(admin.map(unbind))
+    try {
+      const unbound = Promise.all(listeners.filter((l) => l.name !== 'admin').map(unbind))
+      await new Promise<void>((resolve) => { broker.close(() => { resolve() }) })
+      connections.closeAll()
+      await unbound
+      await destroyPersistence(broker)
+    } finally {
+      // whatever failed above, nothing is left listening
+      await Promise.all(admin.map(unbind))
+    }
   })()
   let timer: NodeJS.Timeout | undefined
   const late = new Promise<'late'>((resolve) => { timer = setTimeout(resolve, SHUTDOWN_MS, 'late') })
-  const outcome = await Promise.race([work.then(() => 'done' as const), late])
-  clearTimeout(timer)
+  const finished = work.then(() => 'done' as const, (err: unknown) => {
+    log.error({ err }, 'shutdown: the store did not close cleanly')
+    return 'failed' as const
+  })
+  const outcome = await Promise.race([finished, late]).finally(() => { clearTimeout(timer) })
   if (outcome === 'done') return true
+  if (outcome === 'failed') return false
   if (node !== undefined) {
     log.error({ unanswered: node.unanswered(), waitedMs: SHUTDOWN_MS }, 'shutdown gave up waiting: commands for Redis were not answered and are lost; their senders were not acknowledged')
     node.disconnect()

@@ -12,7 +12,7 @@ import { pluginConfig, PLUGIN_KEYS, type PluginConfig } from '../plugin/options.
 import { isTable, readTomlFile, rejectUnknownKeys, withSource, type Table } from '../plugin/table.js'
 import { aclEntries, type AclEntry } from './acl.js'
 import { clientIdPatterns, userConfigs, type UserConfig } from './users.js'
-import { bytes, count, host, hostNames, isLoopback, logFormat, logLevel, onOff, origins, packetSize, port, portOrOff, redisUrl, seconds, text, wsPath, type Check, type LogFormat, type LogLevel } from './values.js'
+import { bytes, count, host, hostNames, isLoopback, logFormat, logLevel, onOff, origins, packetSize, port, portOrOff, redisUrl, seconds, text, waitSeconds, wsPath, type Check, type LogFormat, type LogLevel } from './values.js'
 
 export interface Settings {
   plugin: PluginConfig
@@ -103,7 +103,7 @@ const SCHEMA: Schema = {
     max_auth_pending: count
   },
   persistence: { path: text },
-  cluster: { redis: redisUrl, max_buffered_messages: count, max_buffered_bytes: bytes, startup_timeout: count },
+  cluster: { redis: redisUrl, max_buffered_messages: count, max_buffered_bytes: bytes, startup_timeout: waitSeconds },
   log: { level: logLevel, format: logFormat }
 }
 const TABLE_NAMES = Object.keys(SCHEMA) as Array<keyof Tables>

@@ -67,6 +67,13 @@ export const count: Check<number> = (value, where, key) => wholeNumber(value, wh
 /** A size in bytes: at least 1. */
 export const bytes: Check<number> = count
 
+/** A wait in seconds, 1 to a day: a timer for longer would overflow and fire at once. */
+export const waitSeconds: Check<number> = (value, where, key) => {
+  const n = wholeNumber(value, where, key, 1)
+  if (n > 86_400) throw new ConfigError(`${where} must be at most 86400 seconds, a day (got ${n})`, key)
+  return n
+}
+
 /** Seconds, where 0 means never. */
 export const seconds: Check<number> = (value, where, key) => wholeNumber(value, where, key, 0)
 

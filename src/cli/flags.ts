@@ -127,7 +127,7 @@ SIGHUP re-reads the config file given with --config.
 `
 }
 
-export const HASH_USAGE = `Usage: aedes-p2p hash-password [PASSWORD]
+export const HASH_USAGE = `Usage: aedes-p2p hash-password [--] [PASSWORD]
 
 Prints a salted scrypt hash of PASSWORD, for the password of a [[users]]
 entry in the config file. Without PASSWORD it reads one line from stdin,
@@ -136,5 +136,6 @@ which keeps the password out of the process list and the shell history:
   aedes-p2p hash-password < password.txt
   read -rs pw && printf '%s\\n' "$pw" | aedes-p2p hash-password
 
-A password that starts with '-' can only be given on stdin.
+A password that starts with '-' is given on stdin, or after '--'
+(aedes-p2p hash-password -- -secret).
 `

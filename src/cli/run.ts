@@ -116,8 +116,11 @@ function fail (io: CliIO, message: string): number {
   return 2
 }
 
-async function hashCommand (args: readonly string[], io: CliIO): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
+async function hashCommand (given: readonly string[], io: CliIO): Promise<number> {
+  // after `--`, an argument is the password whatever it starts with
+  const ended = given[0] === '--'
+  const args = ended ? given.slice(1) : given
+  if (!ended && (args.includes('--help') || args.includes('-h'))) {
     io.stdout(HASH_USAGE)
     return 0
   }
@@ -125,7 +128,7 @@ async function hashCommand (args: readonly string[], io: CliIO): Promise<number>
   if (args.length > 1) return refuse('hash-password takes at most one argument')
   let password = args[0]
   // a mistyped option must not become the password
-  if (password?.startsWith('-') === true) return refuse(`Unknown option '${password}' for hash-password (to hash a password that starts with '-', pass it on stdin)`)
+  if (!ended && password?.startsWith('-') === true) return refuse(`Unknown option '${password}' for hash-password (to hash a password that starts with '-', pass it on stdin, or after '--')`)
   if (password === undefined) {
     const chunks: Buffer[] = []
     for await (const chunk of io.stdin) chunks.push(Buffer.from(chunk))

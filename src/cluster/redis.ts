@@ -34,11 +34,11 @@ export interface RedisNode {
   /** Commands written to Redis or waiting for it that have no answer yet. */
   unanswered (): number
   /**
-   * Resolves true once every connection is up, false if that takes longer
-   * than `ms`. Until it is called and settled, a lost connection is logged
+   * Resolves once every connection is up, or with `up: false` and the last
+   * connection error if that takes longer than `ms`. Until it is called and settled, a lost connection is logged
    * as one being waited for: nothing is served yet.
    */
-  connected (ms: number): Promise<boolean>
+  connected (ms: number): Promise<{ up: boolean, lastError?: string }>
   /** Drops every connection at once, whatever it still has to send: for a shutdown that cannot wait. */
   disconnect (): void
 }
@@ -46,7 +46,7 @@ export interface RedisNode {
 export function redisNode (url: string, log: Logger, limits: Partial<ClusterLimits> = {}): RedisNode {
   const connections: Redis[] = []
   const states: Watched[] = []
-  const phase = { starting: true }
+  const phase: Phase = { starting: true, lastError: undefined }
   // named so `CLIENT LIST` shows which node and role each connection is
   const connect = (role: string): Redis => {
     const redis = new Redis(url, { maxRetriesPerRequest: null, connectionName: `aedes-p2p:${process.pid}:${role}` })
@@ -70,14 +70,17 @@ export function redisNode (url: string, log: Logger, limits: Partial<ClusterLimi
     available: () => answering() && states.every((state) => !state.down),
     unanswered: () => connections.reduce((sum, c) => sum + pendingCommands(c), 0),
     async connected (ms) {
-      // not events.once(): it would reject at the first connection error, and those are what is waited through
-      const up = Promise.all(connections.map(async (c) => c.status === 'ready' ? undefined : new Promise((resolve) => { c.once('ready', resolve) })))
-      let timer: NodeJS.Timeout | undefined
-      const late = new Promise<false>((resolve) => { timer = setTimeout(resolve, ms, false) })
-      const outcome = await Promise.race([up.then(() => true), late])
-      clearTimeout(timer)
+      const deadline = Date.now() + ms
+      // polled rather than awaited: a connection may be up, then down again before the others are
+      while (!connections.every((c) => c.status === 'ready')) {
+        if (Date.now() >= deadline) {
+          phase.starting = false
+          return { up: false, lastError: phase.lastError }
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
       phase.starting = false
-      return outcome
+      return { up: true }
     },
     disconnect () {
       for (const c of connections) c.disconnect(false)
@@ -155,24 +158,35 @@ interface Watched {
  * keeps commands queued through an outage instead of failing them; what
  * waits is bounded by the clients it waits for (docs/behaviour.md §7).
  */
-function watch (redis: Redis, role: string, log: Logger, phase: { starting: boolean }): Watched {
-  const state = { down: false }
+interface Phase {
+  /** until the node has found Redis at start, or given up */
+  starting: boolean
+  lastError: string | undefined
+}
+
+function watch (redis: Redis, role: string, log: Logger, phase: Phase): Watched {
+  const state = { down: false, sinceStart: false }
   const lost = (reason: string): void => {
     if (state.down) return
     state.down = true
+    state.sinceStart = phase.starting
     if (phase.starting) {
       log.warn({ redis: role, err: reason }, 'Redis unreachable: waiting for it before listening')
       return
     }
     log.error({ redis: role, err: reason }, 'Redis unreachable: clients connected here are served, new clients get CONNACK 3 until it is back')
   }
-  redis.on('error', (err: Error) => { lost(err.message) })
+  redis.on('error', (err: Error) => {
+    phase.lastError = err.message
+    lost(err.message)
+  })
   // a dropped connection that reconnects at the first try never raises 'error'
   redis.on('reconnecting', () => { lost('connection lost') })
   redis.on('ready', () => {
     if (!state.down) return
     state.down = false
-    log.warn({ redis: role }, 'Redis connection restored')
+    if (state.sinceStart) log.info({ redis: role }, 'Redis reached')
+    else log.warn({ redis: role }, 'Redis connection restored')
   })
   return state
 }

@@ -209,8 +209,8 @@ export class Router {
       return
     }
     const kept = qos === 0 ? this.#forward(p2p, payload, qos, undefined, headers) : this.#keep(p2p, payload, qos, headers, local !== undefined)
-    // QoS 0 is never queued and has no acknowledgement to wait for
-    if (qos === 0) done()
+    // QoS 0 is never queued and has no acknowledgement to wait for; what is known now is told (send() reads it)
+    if (qos === 0) this.#answer(typeof kept === 'object' ? 'forwarded' : kept, p2p, done)
     if (typeof kept !== 'object') {
       if (qos > 0) this.#answer(kept, p2p, done)
       return

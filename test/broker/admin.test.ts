@@ -4,8 +4,10 @@
  * plugin paths — each with the token, and each refusing what it should.
  */
 import assert from 'node:assert/strict'
+import { connect, type Socket } from 'node:net'
 import { describe, it } from 'node:test'
 import type { MqttClient } from 'mqtt'
+import { isListening } from '../../harness/cli.js'
 import { CONFIG_PATH } from '../../src/broker/admin/api.js'
 import { loadSettings } from '../../src/broker/settings.js'
 import { hashPassword } from '../../src/broker/users.js'
@@ -149,6 +151,17 @@ describe('admin API: clients', () => {
     assert.deepEqual(kicked, { status: 200, body: { kicked: 'bob' } })
     await gone
     assert.equal((await admin(s)('/api/v1/clients/bob', { method: 'DELETE' })).status, 404)
+    const logged = s.logs.find((l) => l.msg === 'client kicked through the admin API')
+    assert.deepEqual([logged?.clientId, logged?.by], ['bob', '127.0.0.1'])
+  })
+
+  it('kicks an id no path can carry, by query: URLs turn . and .. into directions', async () => {
+    const s = await server({ admin: { port: 0, token: TOKEN } })
+    const [dots] = await withClients(s, '..')
+    const gone = closed(dots as MqttClient)
+    assert.deepEqual(await admin(s)('/api/v1/clients?clientid=..', { method: 'DELETE' }), { status: 200, body: { kicked: '..' } })
+    await gone
+    assert.equal((await admin(s)('/api/v1/clients', { method: 'DELETE' })).status, 400)
   })
 })
 
@@ -163,16 +176,21 @@ describe('admin API: sending a P2P message', () => {
     await waitFor(got, 2)
     assert.deepEqual([got[0]?.topic, got[0]?.payload.toString(), got[0]?.qos], ['from/console', 'hi', 1])
     assert.deepEqual(got[1]?.payload, Buffer.from([0, 255]))
-    const nobody = await send({ clientid: 'nobody', topic: 'x', payload: 'hi', qos: 1 })
-    assert.equal(nobody.body.outcome, 'no_session')
-    assert.equal(s.plugin.counters.dropped.no_session, 1)
+    for (const qos of [0, 1]) {
+      const nobody = await send({ clientid: 'nobody', topic: 'x', payload: 'hi', qos })
+      assert.equal(nobody.body.outcome, 'no_session', `QoS ${qos}`)
+    }
+    assert.equal(s.plugin.counters.dropped.no_session, 2)
+    const logged = s.logs.filter((l) => l.msg === 'P2P message sent through the admin API')
+    assert.deepEqual(logged.map((l) => [l.target, l.outcome]), [['bob', 'accepted'], ['bob', 'accepted'], ['nobody', 'no_session'], ['nobody', 'no_session']])
   })
 
   it('refuses what no P2P message can carry, counting nothing', async () => {
     const s = await server({ admin: { port: 0, token: TOKEN } })
     const send = async (body: string): Promise<Answer> => admin(s)('/api/v1/p2p/send', { method: 'POST', body })
     const bad = ['{"clientid":"a/b","topic":"x"}', '{"clientid":"","topic":"x"}', '{"clientid":"bob","topic":"#"}', '{"clientid":"bob","topic":"$SYS/x"}',
-      '{"clientid":"bob","topic":"x","qos":3}', '{"clientid":"bob","topic":"x","payload":5}', '{"clientid":"bob","topic":"x","encoding":"hex"}', '[]', 'not json']
+      '{"clientid":"bob","topic":"x","qos":3}', '{"clientid":"bob","topic":"x","payload":5}', '{"clientid":"bob","topic":"x","encoding":"hex"}',
+      '{"clientid":"bob","topic":"x","payload":"@@@","encoding":"base64"}', '{"clientid":"bob","topic":"x","payload":"abc","encoding":"base64"}', '[]', 'not json']
     for (const body of bad) assert.equal((await send(body)).status, 400, body)
     assert.equal(s.plugin.counters.received, 0)
   })
@@ -254,5 +272,71 @@ describe("admin API: rmqtt's plugin paths", () => {
     await waitFor(toBob, 1)
     assert.equal(seen.length, 1)
     assert.equal((await admin(s)(`${base}/load`)).status, 405)
+  })
+})
+
+describe('admin API: what a peer can make it hold', () => {
+  /** A raw connection to the admin port; resolves with everything it got once the server closed it. */
+  function rawHttp (port: number, text: string): { socket: Socket, answer: Promise<string> } {
+    const socket = connect({ port, host: '127.0.0.1' })
+    socket.write(text)
+    let got = ''
+    socket.on('data', (d: Buffer) => { got += d.toString() })
+    socket.on('error', () => {})
+    const answer = new Promise<string>((resolve) => { socket.on('close', () => { resolve(got) }) })
+    return { socket, answer }
+  }
+
+  it('closes the connection of a refused request whose body it did not read', async () => {
+    const s = await server({ admin: { port: 0, token: TOKEN } })
+    const { port } = s.addresses.admin ?? { port: 0 }
+    // announces a body, sends a byte of it, then trickles nothing: answered 401 and let go at once
+    const { socket, answer } = rawHttp(port, `POST /api/v1/p2p/send HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{`)
+    const got = await Promise.race([answer, new Promise<string>((resolve) => setTimeout(resolve, 5000, 'still open'))])
+    socket.destroy()
+    assert.match(got, /^HTTP\/1\.1 401/)
+  })
+
+  it('reads at most 4 bodies at once: the fifth is told to come back (503)', async () => {
+    const s = await server({ admin: { port: 0 } })
+    const { port } = s.addresses.admin ?? { port: 0 }
+    const head = `POST /api/v1/p2p/send HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`
+    const held = Array.from({ length: 4 }, () => rawHttp(port, head))
+    // the four are being read once the fifth arrives: each sent its headers and a byte first
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const fifth = rawHttp(port, head)
+    assert.match(await fifth.answer, /^HTTP\/1\.1 503/)
+    for (const { socket } of held) socket.destroy()
+    // and once they are gone, bodies are read again
+    const res = await admin(s)('/api/v1/p2p/send', { method: 'POST', body: '{"clientid":"bob","topic":"x"}' })
+    assert.equal(res.status, 200)
+  })
+
+  it('holds at most 128 connections, so that idle ones cannot take the descriptors MQTT needs', async () => {
+    const s = await server({ admin: { port: 0 } })
+    const { port } = s.addresses.admin ?? { port: 0 }
+    const idle = Array.from({ length: 200 }, () => rawHttp(port, ''))
+    try {
+      // past the bound, the server closes what it accepts at once
+      const dropped = await new Promise<number>((resolve) => {
+        let n = 0
+        for (const { answer } of idle) void answer.then(() => { if (++n === 72) resolve(n) })
+        setTimeout(resolve, 5000, n)
+      })
+      assert.equal(dropped, 72)
+      const [bob] = await withClients(s, 'bob')
+      assert.ok(bob?.connected)
+    } finally {
+      for (const { socket } of idle) socket.destroy()
+    }
+  })
+
+  it('leaves nothing listening after close(), even when closing the store fails', async (t) => {
+    const s = await server({ admin: { port: 0 } })
+    const { port } = s.addresses.admin ?? { port: 0 }
+    const persistence = (s.broker as unknown as { persistence: { destroy: () => Promise<void> } }).persistence
+    t.mock.method(persistence, 'destroy', async () => { throw new Error('store close failed') })
+    assert.equal(await s.close(), false, 'told it could not flush everything')
+    assert.equal(await isListening(port), false)
   })
 })

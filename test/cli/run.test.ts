@@ -61,6 +61,7 @@ describe('broker CLI refuses bad input before anything listens', () => {
     ['TLS without a key', async () => ['--tls-port', '0', '--tls-cert', 'c.pem'], /needs both/],
     ['a Redis URL that is not one', async () => ['--redis', 'http://127.0.0.1:6379'], /--redis must be a redis:\/\/ or rediss:\/\/ URL/],
     ['a bad keyword', async () => ['--keyword', 'a/b'], /keyword must be one non-empty topic level/],
+    ['a wait for Redis a timer cannot hold', async () => ['--config', await tempFile('st.toml', '[cluster]\nstartup_timeout = 9999999\n')], /cluster\.startup_timeout must be at most 86400 seconds/],
     ['a bad log level', async () => ['--log-level', 'loud'], /--log-level must be one of/],
     ['a bad log format', async () => ['--log-format', 'xml'], '--log-format must be one of json, pretty (got "xml")'],
     ['a bad log format in the file', async () => ['--config', await tempFile('f.toml', '[log]\nformat = "plain"\n')], /log\.format must be one of json, pretty/],
@@ -146,21 +147,27 @@ describe('hash-password', () => {
     for (const flag of ['--help', '-h']) {
       const result = await cli(t, ['hash-password', flag])
       assert.equal(result.code, 0)
-      assert.match(result.stdout, /^Usage: aedes-p2p hash-password \[PASSWORD\]\n/)
+      assert.match(result.stdout, /^Usage: aedes-p2p hash-password \[--\] \[PASSWORD\]\n/)
       assert.doesNotMatch(result.stdout, /\$scrypt\$/)
     }
   })
 
   it('refuses any other argument that starts with -, pointing to stdin for such a password', async (t) => {
-    for (const argument of ['--hlep', '-secret', '--']) {
+    for (const argument of ['--hlep', '-secret']) {
       const result = await cli(t, ['hash-password', argument])
       assert.equal(result.code, 2)
       assert.equal(result.stdout, '')
-      assert.match(result.stderr, new RegExp(`^aedes-p2p: Unknown option '${argument}' for hash-password \\(to hash a password that starts with '-', pass it on stdin\\)\\.`))
+      assert.match(result.stderr, new RegExp(`^aedes-p2p: Unknown option '${argument}' for hash-password \\(to hash a password that starts with '-', pass it on stdin, or after '--'\\)\\.`))
     }
     const fromStdin = await cli(t, ['hash-password'], ['-secret\n'])
     assert.equal(fromStdin.code, 0)
     assert.equal(await verifyPassword(Buffer.from('-secret'), fromStdin.stdout.trim()), true)
+    // after --, what follows is the password, --help included
+    for (const password of ['-secret', '--help']) {
+      const ended = await cli(t, ['hash-password', '--', password])
+      assert.equal(ended.code, 0)
+      assert.equal(await verifyPassword(Buffer.from(password), ended.stdout.trim()), true)
+    }
   })
 
   it('refuses an empty password', async (t) => {

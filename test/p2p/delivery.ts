@@ -133,6 +133,30 @@ export function delivery (topology: Topology): void {
       assert.deepEqual(got.map((m) => m.topic), ['server', 'again'])
     })
 
+    it("sends from server code with the handle's send(), wherever the target is, and says what became of each message", async () => {
+      const t = await start({ plugin: { mode: 'suffix' } })
+      const bob = await t.target.connect('bob')
+      const got = collect(bob)
+      for (const qos of [0, 1, 2] as const) {
+        assert.deepEqual(await t.sender.plugin.send('bob', `q${qos}`, 'hi', { qos }), { outcome: 'accepted', connectedHere: t.sender === t.target })
+      }
+      await waitFor(got, 3)
+      assert.deepEqual(got.map((m) => [m.topic, m.qos, m.payload.toString()]).sort(), [['q0', 0, 'hi'], ['q1', 1, 'hi'], ['q2', 2, 'hi']])
+      // queued for an offline persistent session, here or on another node
+      const carol = await t.target.connect('carol', { clean: false })
+      await carol.endAsync()
+      assert.equal((await t.sender.plugin.send('carol', 'later', 'kept', { qos: 1 })).outcome, 'accepted')
+      const back = await t.target.connectCollecting('carol', { clean: false })
+      await waitFor(back.got, 1)
+      assert.equal(back.got[0]?.topic, 'later')
+      const nobody = await t.sender.plugin.send('nobody', 'x', 'hi', { qos: 1 })
+      assert.equal(nobody.outcome, topology.knowsPresence ? 'no_session' : 'accepted')
+      await assert.rejects(t.sender.plugin.send('b/ob', 'x', 'hi'), { code: 'ERR_P2P_INVALID_MESSAGE' })
+      await assert.rejects(t.sender.plugin.send('bob', '$SYS/x', 'hi'), { code: 'ERR_P2P_INVALID_MESSAGE' })
+      t.sender.plugin.stop()
+      await assert.rejects(t.sender.plugin.send('bob', 'x', 'hi'), { code: 'ERR_P2P_STOPPED' })
+    })
+
     for (const keyword of ['sub', 'new', 'disconnect']) {
       it(`leaves the broker's own $-topic traffic alone whatever the keyword, e.g. '${keyword}' in suffix form`, async () => {
         // Aedes and its persistence publish $SYS/<id>/new/clients, $SYS/sub/add and the like, which a suffix-form keyword could take

@@ -9,8 +9,10 @@ import type { Aedes, Client } from 'aedes'
 import type { Registry } from 'prom-client'
 import { ConfigError, P2PError } from '../../plugin/errors.js'
 import type { P2PHandle } from '../../plugin/register.js'
-import { clientRoutes, connectionTimes } from './clients.js'
+import type { Logger } from '../../plugin/log.js'
+import { clientRoutes } from './clients.js'
 import { consoleRoutes, packageInfo } from './console.js'
+import { ClientDirectory } from './directory.js'
 import { createAdminServer, HttpError, sendJson, type Route } from './http.js'
 
 export const PLUGIN_NAME = 'aedes-p2p-messaging'
@@ -28,6 +30,8 @@ export interface AdminContext {
   /** true from the moment a shutdown begins */
   closing (): boolean
   mqtt5: boolean
+  /** told of what changes something: kicks, sends, stop and start */
+  log: Logger
   usernameOf (client: Client): string | undefined
   token (): string | undefined
   hosts (): readonly string[]
@@ -37,10 +41,9 @@ export interface AdminContext {
 }
 
 export async function createAdmin (ctx: AdminContext): Promise<Server> {
-  const since = connectionTimes(ctx.broker)
   const routes = [
     ...apiRoutes(ctx, Date.now()),
-    ...clientRoutes({ broker: ctx.broker, plugin: ctx.plugin, usernameOf: ctx.usernameOf }, since),
+    ...clientRoutes({ broker: ctx.broker, plugin: ctx.plugin, directory: new ClientDirectory(ctx.broker), log: ctx.log, usernameOf: ctx.usernameOf }),
     ...await consoleRoutes()
   ]
   return createAdminServer({ routes, token: ctx.token, hosts: ctx.hosts, hostRefused: ctx.hostRefused, bodyLimit: ctx.bodyLimit })
@@ -76,7 +79,7 @@ function apiRoutes (ctx: AdminContext, startedAt: number): Route[] {
       sendJson(res, status, { reloaded: false, error: (err as Error).message, code: (err as { code?: unknown }).code ?? null })
     }
   }
-  const switchTo = (on: boolean): Route['run'] => ({ res, params }) => {
+  const switchTo = (on: boolean): Route['run'] => ({ req, res, params }) => {
     thisPlugin(params)
     try {
       if (on) plugin.start()
@@ -84,6 +87,7 @@ function apiRoutes (ctx: AdminContext, startedAt: number): Route[] {
     } catch (err) {
       throw new HttpError(403, (err as Error).message, (err as P2PError).code)
     }
+    ctx.log.warn({ by: req.socket.remoteAddress ?? null }, on ? 'P2P routing started through the admin API' : 'P2P routing stopped through the admin API: P2P topics are ordinary topics until it is started')
     sendJson(res, 200, pluginInfo())
   }
   return [

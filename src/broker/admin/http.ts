@@ -53,21 +53,38 @@ export class HttpError extends Error {
   }
 }
 
+// The admin listener shares the process's file descriptors with MQTT: a
+// peer that opens connections and sends nothing (before any token is
+// looked at) must not be able to take them all, nor hold one for long.
+const MAX_CONNECTIONS = 128
+const HEADERS_TIMEOUT_MS = 10_000
+const REQUEST_TIMEOUT_MS = 30_000
+/** bodies being read at once: each may be as large as the body limit */
+const MAX_BODIES = 4
+
 export function createAdminServer (http: AdminHttp): Server {
   const routes = http.routes.map((route) => ({ route, segments: route.path.split('/') }))
-  return createServer((req, res) => {
-    handle(http, routes, req, res).catch((err: unknown) => {
+  const bodies = { reading: 0 }
+  const server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
+    handle(http, routes, bodies, req, res).catch((err: unknown) => {
       const status = err instanceof HttpError ? err.status : 500
       const code = err instanceof HttpError ? err.code : (err as { code?: unknown }).code
-      if (res.headersSent) res.destroy()
-      else sendJson(res, status, { error: (err as Error).message, ...(typeof code === 'string' ? { code } : {}) })
+      if (res.headersSent) {
+        res.destroy()
+        return
+      }
+      // a refused request's body is not read: the connection goes rather than wait for it
+      if (!req.complete) res.setHeader('Connection', 'close')
+      sendJson(res, status, { error: (err as Error).message, ...(typeof code === 'string' ? { code } : {}) })
     })
   })
+  server.maxConnections = MAX_CONNECTIONS
+  return server
 }
 
 type Compiled = Array<{ route: Route, segments: string[] }>
 
-async function handle (http: AdminHttp, routes: Compiled, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle (http: AdminHttp, routes: Compiled, bodies: { reading: number }, req: IncomingMessage, res: ServerResponse): Promise<void> {
   // First, for every path: a page on a name that an attacker's DNS points at
   // 127.0.0.1 is same-origin with this API in the browser, and its requests
   // carry that name in Host (DNS rebinding). /health included: it tells
@@ -83,7 +100,12 @@ async function handle (http: AdminHttp, routes: Compiled, req: IncomingMessage, 
   if (req.method !== 'GET' && req.method !== 'HEAD' && !sameOrigin(req)) {
     throw new HttpError(403, `a request from the page at ${req.headers.origin ?? 'another site'} is refused: only this API's own console and tools without a browser may change anything`)
   }
-  const url = new URL(req.url ?? '/', 'http://admin')
+  let url: URL
+  try {
+    url = new URL(req.url ?? '/', 'http://admin')
+  } catch {
+    throw new HttpError(400, 'not a request target this API understands')
+  }
   const asked = url.pathname.split('/')
   let allowed: Method[] = []
   for (const { route, segments } of routes) {
@@ -97,7 +119,7 @@ async function handle (http: AdminHttp, routes: Compiled, req: IncomingMessage, 
       res.setHeader('WWW-Authenticate', 'Bearer')
       throw new HttpError(401, 'missing or wrong bearer token')
     }
-    await route.run({ req, res, params, query: url.searchParams, json: async () => readJson(req, http.bodyLimit) })
+    await route.run({ req, res, params, query: url.searchParams, json: async () => readJson(req, http.bodyLimit, bodies) })
     return
   }
   if (allowed.length === 0) throw new HttpError(404, `no such endpoint: ${url.pathname}`)
@@ -139,18 +161,24 @@ function sameOrigin (req: IncomingMessage): boolean {
   }
 }
 
-async function readJson (req: IncomingMessage, limit: number): Promise<unknown> {
+async function readJson (req: IncomingMessage, limit: number, bodies: { reading: number }): Promise<unknown> {
   // a browser sends JSON from another origin only after asking (CORS preflight), which this API never grants
   if (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')) throw new HttpError(415, 'send the body as Content-Type: application/json')
   const declared = Number(req.headers['content-length'] ?? 0)
   if (declared > limit) throw new HttpError(413, `request body larger than ${limit} bytes`)
+  if (bodies.reading >= MAX_BODIES) throw new HttpError(503, `${MAX_BODIES} request bodies are being read already: try again`)
+  bodies.reading++
   const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    // counted as it arrives: a body without Content-Length is bounded too
-    if (size > limit) throw new HttpError(413, `request body larger than ${limit} bytes`)
-    chunks.push(chunk as Buffer)
+  try {
+    let size = 0
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length
+      // counted as it arrives: a body without Content-Length is bounded too
+      if (size > limit) throw new HttpError(413, `request body larger than ${limit} bytes`)
+      chunks.push(chunk as Buffer)
+    }
+  } finally {
+    bodies.reading--
   }
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'))
@@ -189,6 +217,6 @@ function splitHost (host: string): { name: string, port: string | undefined } | 
 }
 
 export function sendJson (res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' })
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' })
   res.end(JSON.stringify(body) + '\n')
 }
