@@ -6,6 +6,7 @@ import { Aedes, type AedesOptions } from 'aedes'
 import type { Logger as PinoLogger } from 'pino'
 import type { Registry } from 'prom-client'
 import { redisNode, type RedisNode } from '../cluster/redis.js'
+import { redactedUrl } from '../cluster/redis-target.js'
 import { ConfigError, P2PError } from '../plugin/errors.js'
 import { connectedClients, onBrokerError } from '../plugin/host.js'
 import { destroyPersistence } from '../plugin/host-store.js'
@@ -191,13 +192,6 @@ async function waitForRedis (node: RedisNode, cluster: Settings['cluster'], log:
   throw new P2PError('ERR_P2P_REDIS_UNREACHABLE', `Redis at ${where} did not answer within ${cluster.startup_timeout} s${why}: is it running, and is --redis right? ([cluster] startup_timeout sets the wait)`)
 }
 
-/** The URL without its password, wherever it is written, for logs and messages. */
-function redactedUrl (url: string): string {
-  const parsed = new URL(url)
-  if (parsed.password !== '') parsed.password = '***'
-  if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***')
-  return parsed.toString()
-}
 
 function storeOptions (node: RedisNode | undefined, disk: DataDir | undefined): object {
   if (node !== undefined) return { mq: node.mq, persistence: node.persistence }

@@ -4,6 +4,7 @@
  * message; `key` is the setting's path, for ConfigError.key.
  */
 import { isIP } from 'node:net'
+import { redactedUrl, redisTarget } from '../cluster/redis-target.js'
 import { ConfigError } from '../plugin/errors.js'
 import { wholeNumber } from '../plugin/limits.js'
 
@@ -51,12 +52,10 @@ export const wsPath: Check<string> = (value, where, key) => {
 }
 
 export const redisUrl: Check<string> = (value, where, key) => {
-  let url: URL | undefined
-  try {
-    url = typeof value === 'string' ? new URL(value) : undefined
-  } catch { /* reported below */ }
-  if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) {
-    throw new ConfigError(`${where} must be a redis:// or rediss:// URL (got ${JSON.stringify(value)})`, key)
+  const target = typeof value === 'string' ? redisTarget(value) : 'must be a string'
+  if (typeof target === 'string') {
+    const shown = typeof value === 'string' ? redactedUrl(value) : value
+    throw new ConfigError(`${where} ${target} (got ${JSON.stringify(shown)})`, key)
   }
   return value as string
 }

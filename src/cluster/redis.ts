@@ -9,15 +9,26 @@
  */
 import type { EventEmitter } from 'node:events'
 import { createRequire } from 'node:module'
-import { Redis } from 'ioredis'
+import { Cluster as RedisCluster, Redis } from 'ioredis'
 import type { Logger } from '../plugin/log.js'
-import { emitterCluster, type ReceiverCount } from './emitter.js'
+import { ConfigError } from '../plugin/errors.js'
+import { channelCluster, emitterCluster, type ReceiverCount } from './emitter.js'
+import { redisTarget, type RedisTarget } from './redis-target.js'
+import { onePublisher } from './cluster-publish.js'
+import { orderQueues } from './ordered-queues.js'
+import { shardedChannels } from './sharded.js'
 import type { Cluster, ClusterLimits } from './strategy.js'
 
 const require = createRequire(import.meta.url)
 // both are CommonJS with no ESM entry
 const MQEmitterRedis = require('mqemitter-redis') as (opts: object) => unknown
 const redisPersistence = require('aedes-persistence-redis') as (opts: object) => unknown
+
+/** The package's callback-style persistence, its queues kept in order: Aedes uses the promise-based one inside it. */
+function orderedOnCluster (persistence: unknown): unknown {
+  orderQueues((persistence as { asyncPersistence: Parameters<typeof orderQueues>[0] }).asyncPersistence)
+  return persistence
+}
 
 // A Redis that takes longer than this to answer a PING counts as away, even
 // while its connection stays open (a frozen server, a network partition).
@@ -44,28 +55,40 @@ export interface RedisNode {
 }
 
 export function redisNode (url: string, log: Logger, limits: Partial<ClusterLimits> = {}): RedisNode {
-  const connections: Redis[] = []
+  const target = redisTarget(url)
+  if (typeof target === 'string') throw new ConfigError(`--redis ${target}`, 'cluster.redis')
+  const connections: Array<Redis | RedisCluster> = []
   const states: Watched[] = []
   const phase: Phase = { starting: true, lastError: undefined }
   // named so `CLIENT LIST` shows which node and role each connection is
-  const connect = (role: string): Redis => {
-    const redis = new Redis(url, { maxRetriesPerRequest: null, connectionName: `aedes-p2p:${process.pid}:${role}` })
+  const connect = <T extends Redis | RedisCluster>(role: string, sharded = false): T => {
+    const redis = connection(target, `aedes-p2p:${process.pid}:${role}`, sharded) as T
     states.push(watch(redis, role, log, phase))
     connections.push(redis)
     return redis
   }
   const pubConn = connect('pubsub-out')
-  const receivers = receiverCount(pubConn)
-  const mq = MQEmitterRedis({ subConn: connect('pubsub-in'), pubConn }) as { state: EventEmitter }
+  const mq = MQEmitterRedis({ subConn: connect('pubsub-in'), pubConn: target.kind === 'cluster' ? onePublisher(pubConn as RedisCluster) : pubConn }) as { state: EventEmitter }
   // mqemitter-redis re-emits every connection error here, and an 'error'
   // event nobody listens to would kill the process; watch() already logs it
   mq.state.on('error', (err: Error) => { log.debug({ err: err.message }, 'Redis emitter error') })
   const store = connect('persistence')
   const answering = pingWatch(store)
+  // On a Redis Cluster a classic PUBLISH reaches every shard: client channels
+  // go on sharded pub/sub instead, on a subscriber connection per shard
+  const cluster = target.kind === 'cluster'
+    ? channelCluster(limits, (broker) => {
+      const sub = connect<RedisCluster>('channels-in', true)
+      // Aedes closes the emitter's connections and the store's; this one is the strategy's own
+      broker.once('closed', () => { sub.quit().catch(() => { sub.disconnect() }) })
+      return shardedChannels(sub, pubConn as RedisCluster, log)
+    })
+    : emitterCluster(limits, receiverCount(pubConn as Redis))
   return {
     mq,
-    persistence: redisPersistence({ conn: store }),
-    cluster: emitterCluster(limits, receivers),
+    // told it is a cluster, the persistence keeps retained messages where a cluster can scan them
+    persistence: target.kind === 'cluster' ? orderedOnCluster(redisPersistence({ conn: store, cluster: true })) : redisPersistence({ conn: store }),
+    cluster,
     // a connection still being made at start is not a lost one: its commands wait a moment
     available: () => answering() && states.every((state) => !state.down),
     unanswered: () => connections.reduce((sum, c) => sum + pendingCommands(c), 0),
@@ -86,6 +109,27 @@ export function redisNode (url: string, log: Logger, limits: Partial<ClusterLimi
       for (const c of connections) c.disconnect(false)
     }
   }
+}
+
+/**
+ * One connection to the target: a Redis, a Redis Cluster (through any of its
+ * nodes), or the master a Sentinel set names now, followed through failovers.
+ * `maxRetriesPerRequest: null` keeps commands queued through an outage
+ * instead of failing them; what waits is bounded by the clients it waits
+ * for (docs/behaviour.md §7).
+ */
+function connection (target: RedisTarget, connectionName: string, sharded: boolean): Redis | RedisCluster {
+  if (target.kind === 'single') return new Redis(target.url, { maxRetriesPerRequest: null, connectionName })
+  const auth = { username: target.username, password: target.password, ...(target.tls ? { tls: {} } : {}) }
+  if (target.kind === 'sentinel') {
+    return new Redis({ sentinels: target.sentinels, name: target.name, ...auth, maxRetriesPerRequest: null, connectionName })
+  }
+  return new RedisCluster(target.nodes, {
+    redisOptions: { ...auth, maxRetriesPerRequest: null, connectionName },
+    shardedSubscribers: sharded,
+    // a command waits through a failover or a reshard rather than failing
+    clusterRetryStrategy: (times) => Math.min(100 * times, 2000)
+  })
 }
 
 /**
@@ -120,7 +164,7 @@ function receiverCount (pub: Redis): ReceiverCount {
 }
 
 /** True while the last PING was answered in time; the watch ends with the connection. */
-function pingWatch (redis: Redis): () => boolean {
+function pingWatch (redis: Redis | RedisCluster): () => boolean {
   let askedAt = 0
   let answered = true
   const timer = setInterval(() => {
@@ -142,7 +186,7 @@ function pingWatch (redis: Redis): () => boolean {
 }
 
 /** ioredis's own queues: sent and awaiting a reply, and held while it is not connected. */
-function pendingCommands (redis: Redis): number {
+function pendingCommands (redis: Redis | RedisCluster): number {
   const queues = redis as unknown as { commandQueue?: { length: number }, offlineQueue?: { length: number } }
   return (queues.commandQueue?.length ?? 0) + (queues.offlineQueue?.length ?? 0)
 }
@@ -164,7 +208,7 @@ interface Phase {
   lastError: string | undefined
 }
 
-function watch (redis: Redis, role: string, log: Logger, phase: Phase): Watched {
+function watch (redis: Redis | RedisCluster, role: string, log: Logger, phase: Phase): Watched {
   const state = { down: false, sinceStart: false }
   const lost = (reason: string): void => {
     if (state.down) return

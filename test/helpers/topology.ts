@@ -9,7 +9,8 @@ import { afterEach } from 'node:test'
 import type { Aedes, AedesOptions } from 'aedes'
 import { Redis } from 'ioredis'
 import { startRedis, type TestRedis } from '../../harness/redis.js'
-import { redisNode } from '../../src/cluster/redis.js'
+import { startRedisCluster, type TestRedisCluster } from '../../harness/redis-cluster.js'
+import { redisNode, type RedisNode } from '../../src/cluster/redis.js'
 import { emitterCluster, type CounterSnapshot, type P2POptions } from '../../src/index.js'
 import { DROP_REASONS } from '../../src/plugin/counters.js'
 import { destroyPersistence } from '../../src/plugin/host-store.js'
@@ -141,6 +142,45 @@ export function twoNodesOnRedis (): Topology {
         const redisClient = new Redis(url())
         await redisClient.flushall()
         await redisClient.quit()
+      })
+    }
+  }
+}
+
+/**
+ * Two nodes on a real 3-master Redis Cluster: client channels on sharded
+ * pub/sub, ordinary topics on classic pub/sub, sessions spread over the shards.
+ */
+export function twoNodesOnRedisCluster (): Topology {
+  let redis: TestRedisCluster | undefined
+  const url = (): string => {
+    if (redis === undefined) throw new Error('prepare() starts the Redis Cluster first')
+    return redis.url
+  }
+  return {
+    name: 'two nodes on a 3-master Redis Cluster',
+    alone: false,
+    knowsPresence: true,
+    async prepare () { redis = await startRedisCluster({ masters: 3 }) },
+    async dispose () { await redis?.stop() },
+    async start (opts = {}) {
+      const parts: RedisNode[] = []
+      const node = async (): Promise<TestBroker> => {
+        const made = redisNode(url(), captureLog())
+        parts.push(made)
+        await made.connected(20_000)
+        return startBroker({
+          ...opts,
+          plugin: { ...opts.plugin, cluster: made.cluster },
+          aedes: { mq: made.mq, persistence: made.persistence },
+          teardown: destroyPersistence
+        })
+      }
+      const all = [await node(), await node()]
+      // every test starts from an empty cluster: client ids are reused from test to test
+      return nodes(all, async () => {
+        for (const made of parts) made.disconnect()
+        await redis?.flushAll()
       })
     }
   }

@@ -1,0 +1,58 @@
+/**
+ * Broker processes on a real 3-master Redis Cluster (docs/behaviour.md
+ * §10), as operators run them with `--redis redis+cluster://…`: P2P traffic
+ * between two nodes stays on the shard that holds the target's channel
+ * (sharded pub/sub), where ordinary traffic is broadcast to every shard, and
+ * a node knows when no node holds a target. The P2P behaviour itself runs
+ * on this topology in test/p2p/redis-cluster.test.ts.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { startRedisCluster, type TestRedisCluster } from '../../harness/redis-cluster.js'
+import { collect, waitFor } from '../helpers/messages.js'
+import { brokerProcesses } from '../helpers/processes.js'
+
+let redis: TestRedisCluster
+const processes = brokerProcesses(after)
+
+before(async () => { redis = await startRedisCluster({ masters: 3, replicasPerMaster: 1 }) })
+after(async () => { await redis.stop() })
+
+describe('nodes on a Redis Cluster', () => {
+  it('keeps each P2P message on one shard, where an ordinary one goes to every node of the cluster', async () => {
+    const [n1, n2] = [await processes.start('--redis', redis.url), await processes.start('--redis', redis.url)]
+    const alice = await processes.client(n1, 'alice')
+    const bob = await processes.client(n2, 'bob')
+    const watcher = await processes.client(n2, 'watcher')
+    await watcher.subscribeAsync('news', { qos: 1 })
+    const [toBob, news] = [collect(bob), collect(watcher)]
+    const messages = 100
+
+    const beforeP2P = await redis.publishCounters()
+    for (let i = 0; i < messages; i++) await alice.publishAsync('p2p/bob/x', `m${i}`, { qos: 1 })
+    await waitFor(toBob, messages)
+    const afterP2P = await redis.publishCounters()
+
+    for (let i = 0; i < messages; i++) await alice.publishAsync('news', `n${i}`, { qos: 1 })
+    await waitFor(news, messages)
+    const afterOrdinary = await redis.publishCounters()
+
+    // an SPUBLISH goes to its shard's replica only (one bus message); a PUBLISH to all five other nodes
+    assert.equal(afterP2P.publishshard - beforeP2P.publishshard, messages)
+    assert.ok(afterP2P.publish - beforeP2P.publish < messages / 10, `P2P broadcast ${afterP2P.publish - beforeP2P.publish} times`)
+    assert.ok(afterOrdinary.publish - afterP2P.publish >= messages * 5, 'ordinary messages are broadcast, as the control')
+  })
+
+  it('counts no_session for a target no node holds, and forwarded for one another node holds', async () => {
+    const [n1, n2] = [await processes.start('--redis', redis.url, '--admin-port', '0'), await processes.start('--redis', redis.url)]
+    const alice = await processes.client(n1, 'alice')
+    const carol = await processes.client(n2, 'carol')
+    const got = collect(carol)
+    await alice.publishAsync('p2p/nobody/x', 'lost', { qos: 1 })
+    await alice.publishAsync('p2p/carol/x', 'found', { qos: 1 })
+    await waitFor(got, 1)
+    const admin = n1.lines.find((l) => l.listener === 'admin')
+    const stats = await (await fetch(`http://127.0.0.1:${admin?.port as number}/api/v1/stats`)).json() as { p2p: { forwarded: number, dropped: { no_session: number } } }
+    assert.deepEqual([stats.p2p.dropped.no_session, stats.p2p.forwarded], [1, 1])
+  })
+})
