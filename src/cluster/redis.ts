@@ -76,12 +76,13 @@ export function redisNode (url: string, log: Logger, limits: Partial<ClusterLimi
   const answering = pingWatch(store)
   // On a Redis Cluster a classic PUBLISH reaches every shard: client channels
   // go on sharded pub/sub instead, on a subscriber connection per shard
-  const cluster = target.kind === 'cluster'
+  // made now, with the others, so that the wait for Redis at start covers it too
+  const channelsIn = target.kind === 'cluster' ? connect<RedisCluster>('channels-in', true) : undefined
+  const cluster = channelsIn !== undefined
     ? channelCluster(limits, (broker) => {
-      const sub = connect<RedisCluster>('channels-in', true)
       // Aedes closes the emitter's connections and the store's; this one is the strategy's own
-      broker.once('closed', () => { sub.quit().catch(() => { sub.disconnect() }) })
-      return shardedChannels(sub, pubConn as RedisCluster, log)
+      broker.once('closed', () => { channelsIn.quit().catch(() => { channelsIn.disconnect() }) })
+      return shardedChannels(channelsIn, pubConn as RedisCluster, log)
     })
     : emitterCluster(limits, receiverCount(pubConn as Redis))
   return {

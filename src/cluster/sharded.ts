@@ -16,6 +16,8 @@ import type { Logger } from '../plugin/log.js'
 import type { ChannelTransport } from './emitter.js'
 
 const VERSION = 1
+const RETRY_FIRST_MS = 100
+const RETRY_MAX_MS = 5000
 
 export function shardedChannels (sub: RedisCluster, pub: RedisCluster, log: Logger): ChannelTransport {
   const arrivals = new Map<string, (packet: AedesPublishPacket) => void>()
@@ -31,11 +33,22 @@ export function shardedChannels (sub: RedisCluster, pub: RedisCluster, log: Logg
   return {
     listen (channel, arrive, subscribed) {
       arrivals.set(channel, arrive)
-      // while Redis is away the command waits in ioredis's queue; the client is served locally meanwhile
-      sub.ssubscribe(channel).then(() => { subscribed() }, (err: unknown) => {
-        log.error({ err, channel }, 'could not listen on a client channel: messages from other nodes will not reach it')
-        subscribed()
-      })
+      // While Redis is away the command waits in ioredis's queue, and the
+      // client is served locally meanwhile. ioredis fails what it queued when
+      // a connection attempt fails, though, and a channel nobody listens on
+      // loses what is sent to it: it is asked again, for as long as the
+      // client is here.
+      let delay = RETRY_FIRST_MS
+      const attempt = (): void => {
+        sub.ssubscribe(channel).then(() => { subscribed() }, (err: unknown) => {
+          subscribed()
+          if (arrivals.get(channel) !== arrive) return
+          log.warn({ err: (err as Error).message, channel, retryMs: delay }, 'could not listen on a client channel yet: asking again')
+          setTimeout(attempt, delay).unref()
+          delay = Math.min(delay * 2, RETRY_MAX_MS)
+        })
+      }
+      attempt()
     },
     unlisten (channel) {
       arrivals.delete(channel)

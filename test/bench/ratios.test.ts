@@ -82,7 +82,7 @@ describe('benchmark verdicts', () => {
 })
 
 // the bench's entry points, which do their work as soon as they load
-const ENTRY_POINTS = new Set(['run.js', 'broker.js', 'idle.js'])
+const ENTRY_POINTS = new Set(['run.js', 'broker.js', 'idle.js', 'scale.js'])
 const BENCH = new URL('../../bench/', import.meta.url)
 
 // Runs in a fresh Node, so no module is cached yet: every child_process
