@@ -1,11 +1,11 @@
 /**
- * The Redis connections of a cluster node (docs/behaviour.md §5): every node
- * shares one Redis through the Aedes ecosystem's own packages —
- * mqemitter-redis for pub/sub and aedes-persistence-redis for sessions and
- * queues — and routes P2P messages with emitterCluster(). P2P traffic rides
- * on exact per-client channels, so Redis routes each message to the one node
- * holding the target and its per-message cost does not grow with connected
- * clients.
+ * The Redis connections of a cluster node (docs/behaviour.md §5, §10): every
+ * node shares one Redis, a Redis Cluster or a Sentinel set through the Aedes
+ * ecosystem's own packages — mqemitter-redis for pub/sub and
+ * aedes-persistence-redis for sessions and queues — and routes P2P messages
+ * on exact per-client channels, so each message goes to the one node holding
+ * the target and its per-message cost does not grow with connected clients.
+ * On a Redis Cluster the channels ride on sharded pub/sub (sharded.ts).
  */
 import type { EventEmitter } from 'node:events'
 import { createRequire } from 'node:module'
@@ -24,12 +24,6 @@ const require = createRequire(import.meta.url)
 const MQEmitterRedis = require('mqemitter-redis') as (opts: object) => unknown
 const redisPersistence = require('aedes-persistence-redis') as (opts: object) => unknown
 
-/** The package's callback-style persistence, its queues kept in order: Aedes uses the promise-based one inside it. */
-function orderedOnCluster (persistence: unknown): unknown {
-  orderQueues((persistence as { asyncPersistence: Parameters<typeof orderQueues>[0] }).asyncPersistence)
-  return persistence
-}
-
 // A Redis that takes longer than this to answer a PING counts as away, even
 // while its connection stays open (a frozen server, a network partition).
 const PING_EVERY_MS = 1000
@@ -46,8 +40,9 @@ export interface RedisNode {
   unanswered (): number
   /**
    * Resolves once every connection is up, or with `up: false` and the last
-   * connection error if that takes longer than `ms`. Until it is called and settled, a lost connection is logged
-   * as one being waited for: nothing is served yet.
+   * connection error if that takes longer than `ms`. Until it is called and
+   * settled, a lost connection is logged as one being waited for: nothing is
+   * served yet.
    */
   connected (ms: number): Promise<{ up: boolean, lastError?: string }>
   /** Drops every connection at once, whatever it still has to send: for a shutdown that cannot wait. */
@@ -75,8 +70,8 @@ export function redisNode (url: string, log: Logger, limits: Partial<ClusterLimi
   const store = connect('persistence')
   const answering = pingWatch(store)
   // On a Redis Cluster a classic PUBLISH reaches every shard: client channels
-  // go on sharded pub/sub instead, on a subscriber connection per shard
-  // made now, with the others, so that the wait for Redis at start covers it too
+  // go on sharded pub/sub instead, on a subscriber connection per shard,
+  // made now with the others so that the wait for Redis at start covers it
   const channelsIn = target.kind === 'cluster' ? connect<RedisCluster>('channels-in', true) : undefined
   const cluster = channelsIn !== undefined
     ? channelCluster(limits, (broker) => {
@@ -110,6 +105,12 @@ export function redisNode (url: string, log: Logger, limits: Partial<ClusterLimi
       for (const c of connections) c.disconnect(false)
     }
   }
+}
+
+/** The package's callback-style persistence, its queues kept in order: Aedes uses the promise-based one inside it. */
+function orderedOnCluster (persistence: unknown): unknown {
+  orderQueues((persistence as { asyncPersistence: Parameters<typeof orderQueues>[0] }).asyncPersistence)
+  return persistence
 }
 
 /**
