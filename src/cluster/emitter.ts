@@ -40,6 +40,8 @@ export interface ChannelTransport {
   unlisten (channel: string): void
   /** Sends on the packet's channel; resolves with how many listeners it reached, when the transport can tell. */
   send (packet: AedesPublishPacket): Promise<number | undefined>
+  /** Calls `then` each time the channels are heard again after the transport lost them, where it can tell. */
+  heardAgain? (then: () => void): void
 }
 
 /** `limits` bound what a node holds while the emitter or the store is away (Redis down). */
@@ -60,7 +62,7 @@ export function channelCluster (limits: Partial<ClusterLimits>, transport: (brok
 }
 
 /** The channels on the broker's own emitter, which the nodes share. */
-function emitterChannels (broker: Aedes, receivers: ReceiverCount | undefined): ChannelTransport {
+export function emitterChannels (broker: Aedes, receivers: ReceiverCount | undefined): ChannelTransport {
   const listening = new Map<string, (packet: AedesPublishPacket, cb: () => void) => void>()
   return {
     listen (channel, arrive, subscribed) {
@@ -132,6 +134,10 @@ class ChannelCluster implements Cluster {
       this.#listen(transport, node, client, () => { admit(null) })
     })
     broker.on('clientDisconnect', (client) => { this.#unlisten(transport, client) })
+    // what was sent on a channel while nobody heard it waits in its target's queue, if it has one
+    transport.heardAgain?.(() => {
+      for (const held of this.#listening.values()) for (const client of held.clients) node.resync(client)
+    })
   }
 
   async elsewhere (p2p: Addressed, payload: Buffer, qos: 0 | 1 | 2, stored: AedesPublishPacket | undefined, headers: MessageHeaders): Promise<Outcome> {

@@ -12,7 +12,7 @@ import { createRequire } from 'node:module'
 import { Cluster as RedisCluster, Redis } from 'ioredis'
 import type { Logger } from '../plugin/log.js'
 import { ConfigError } from '../plugin/errors.js'
-import { channelCluster, emitterCluster, type ReceiverCount } from './emitter.js'
+import { channelCluster, emitterChannels, type ReceiverCount } from './emitter.js'
 import { redisTarget, type RedisTarget } from './redis-target.js'
 import { onePublisher } from './cluster-publish.js'
 import { orderQueues } from './ordered-queues.js'
@@ -63,7 +63,8 @@ export function redisNode (url: string, log: Logger, limits: Partial<ClusterLimi
     return redis
   }
   const pubConn = connect('pubsub-out')
-  const mq = MQEmitterRedis({ subConn: connect('pubsub-in'), pubConn: target.kind === 'cluster' ? onePublisher(pubConn as RedisCluster) : pubConn }) as { state: EventEmitter }
+  const subConn = connect('pubsub-in')
+  const mq = MQEmitterRedis({ subConn, pubConn: target.kind === 'cluster' ? onePublisher(pubConn as RedisCluster) : pubConn }) as { state: EventEmitter }
   // mqemitter-redis re-emits every connection error here, and an 'error'
   // event nobody listens to would kill the process; watch() already logs it
   mq.state.on('error', (err: Error) => { log.debug({ err: err.message }, 'Redis emitter error') })
@@ -77,9 +78,12 @@ export function redisNode (url: string, log: Logger, limits: Partial<ClusterLimi
     ? channelCluster(limits, (broker) => {
       // Aedes closes the emitter's connections and the store's; this one is the strategy's own
       broker.once('closed', () => { channelsIn.quit().catch(() => { channelsIn.disconnect() }) })
-      return shardedChannels(channelsIn, pubConn as RedisCluster, log)
+      return shardedChannels(channelsIn, pubConn as RedisCluster, log, (then) => { afterRestored(channelsIn, then) })
     })
-    : emitterCluster(limits, receiverCount(pubConn as Redis))
+    : channelCluster(limits, (broker) => ({
+      ...emitterChannels(broker, receiverCount(pubConn as Redis)),
+      heardAgain: (then) => { afterRestored(subConn, then) }
+    }))
   return {
     mq,
     // told it is a cluster, the persistence keeps retained messages where a cluster can scan them
@@ -105,6 +109,24 @@ export function redisNode (url: string, log: Logger, limits: Partial<ClusterLimi
       for (const c of connections) c.disconnect(false)
     }
   }
+}
+
+// ioredis subscribes again once a connection is back: what was sent before
+// that is looked for in the queues a moment later
+const RESUBSCRIBED_MS = 1000
+
+/** Calls `then` a moment after each time `conn` is back from a loss (and has subscribed again). */
+function afterRestored (conn: Redis | RedisCluster, then: () => void): void {
+  let lost = false
+  conn.on('close', () => { lost = true })
+  const back = (): void => {
+    if (!lost) return
+    lost = false
+    setTimeout(then, RESUBSCRIBED_MS).unref()
+  }
+  conn.on('ready', back)
+  // a Redis Cluster's sharded subscribers come back one by one, the cluster itself staying up
+  conn.on('+subscriber', () => { lost = true; back() })
 }
 
 /** The package's callback-style persistence, its queues kept in order: Aedes uses the promise-based one inside it. */

@@ -19,7 +19,7 @@ const VERSION = 1
 const RETRY_FIRST_MS = 100
 const RETRY_MAX_MS = 5000
 
-export function shardedChannels (sub: RedisCluster, pub: RedisCluster, log: Logger): ChannelTransport {
+export function shardedChannels (sub: RedisCluster, pub: RedisCluster, log: Logger, heardAgain?: (then: () => void) => void): ChannelTransport {
   const arrivals = new Map<string, (packet: AedesPublishPacket) => void>()
   sub.on('smessageBuffer', (channel: Buffer, message: Buffer) => {
     const name = channel.toString()
@@ -56,7 +56,8 @@ export function shardedChannels (sub: RedisCluster, pub: RedisCluster, log: Logg
     },
     async send (packet) {
       return await pub.spublish(packet.topic, encodePacket(packet)) as number
-    }
+    },
+    heardAgain
   }
 }
 

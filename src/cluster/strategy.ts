@@ -20,6 +20,12 @@ export interface ClusterNode {
    * its CONNACK, or while its session queue is replayed) the plugin holds.
    */
   arrive (client: Client, packet: AedesPublishPacket): void
+  /**
+   * Sends `client` what its session queue holds and it has not been sent:
+   * for after its channel went unheard a while (the emitter lost Redis and
+   * is back), when messages for it were queued but reached nobody live.
+   */
+  resync (client: Client): void
 }
 
 /** Where a P2P message goes: the target's client id, and the topic it receives it on. */

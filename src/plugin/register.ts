@@ -120,7 +120,9 @@ class P2PPlugin implements P2PHandle {
         broker,
         log,
         pack: (target, topic, payload, qos, headers) => packets.pack(target, topic, payload, qos, headers),
-        arrive: (client, packet) => { delivery.arrive(client, packet) }
+        arrive: (client, packet) => { delivery.arrive(client, packet) },
+        // a clean session has no queue: what it missed live is gone, as it would be on a dropped connection
+        resync: (client) => { if (!client.clean && !client.closed) pending.lag(client) }
       })
     } catch (err) {
       // a strategy that refuses this broker leaves it as it was

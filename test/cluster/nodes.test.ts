@@ -98,6 +98,24 @@ describe('cluster on Redis', () => {
     await waitFor(bobGot, 1, 10_000)
     assert.equal(bobGot[0]?.payload.toString(), 'after outage')
   })
+
+  it('sends a persistent client what was queued for it while its node could not hear its channel, without a reconnect', async () => {
+    const [n1, n2] = [await node(), await node()]
+    const alice = await client(n1, 'c8-alice')
+    const bob = await persistentCollecting(n2, 'c8-bob')
+    // node 2's subscriber connection drops; until ioredis has it back and
+    // subscribed again, messages for bob are queued and reach nobody live
+    const pid = n2.child.pid as number
+    const line = (await redisCli('-p', String(redis.port), 'CLIENT', 'LIST')).split('\n').find((l) => l.includes(`name=aedes-p2p:${pid}:pubsub-in `))
+    const id = /\bid=(\d+)/.exec(line ?? '')?.[1]
+    assert.ok(id !== undefined, 'node 2 has a subscriber connection')
+    await redisCli('-p', String(redis.port), 'CLIENT', 'KILL', 'ID', id)
+    const sent = Array.from({ length: 20 }, (_, i) => String(i))
+    for (const p of sent) await alice.publishAsync('p2p/c8-bob/gap', p, { qos: 1 })
+    await waitFor(bob.got, sent.length, 10_000)
+    assert.deepEqual(bob.got.map((m) => m.payload.toString()), sent)
+    assert.ok(bob.c.connected, 'without reconnecting')
+  })
 })
 
 /** Payloads at one QoS in arrival order: QoS 1 and 2 interleave freely, each in order. */
