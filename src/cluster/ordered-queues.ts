@@ -37,6 +37,8 @@ export function orderQueues<T extends QueueStore> (persistence: T): T {
   persistence.outgoingUpdate = async (client, packet) => {
     const before = updates.get(client.id)
     const asked = update(client, packet)
+    // its caller hears of a failure below; until its turn comes, nobody else is waiting on it
+    asked.catch(() => {})
     await settleInTurn([client.id], updates, Promise.allSettled([before]).then(async () => { await asked }))
   }
   return persistence

@@ -118,15 +118,22 @@ const RESUBSCRIBED_MS = 1000
 /** Calls `then` a moment after each time `conn` is back from a loss (and has subscribed again). */
 function afterRestored (conn: Redis | RedisCluster, then: () => void): void {
   let lost = false
+  let timer: NodeJS.Timeout | undefined
   conn.on('close', () => { lost = true })
+  // one catch-up however many connections come back at once: each reads every persistent client's queue
   const back = (): void => {
-    if (!lost) return
+    if (!lost || timer !== undefined) return
     lost = false
-    setTimeout(then, RESUBSCRIBED_MS).unref()
+    timer = setTimeout(() => {
+      timer = undefined
+      then()
+    }, RESUBSCRIBED_MS)
+    timer.unref()
   }
   conn.on('ready', back)
-  // a Redis Cluster's sharded subscribers come back one by one, the cluster itself staying up
-  conn.on('+subscriber', () => { lost = true; back() })
+  // a Redis Cluster's sharded subscribers come back after a failover or a reshard, the cluster itself staying up
+  conn.on('-subscriber', () => { lost = true })
+  conn.on('subscribersReady', back)
 }
 
 /** The package's callback-style persistence, its queues kept in order: Aedes uses the promise-based one inside it. */
@@ -146,7 +153,8 @@ function connection (target: RedisTarget, connectionName: string, sharded: boole
   if (target.kind === 'single') return new Redis(target.url, { maxRetriesPerRequest: null, connectionName })
   const auth = { username: target.username, password: target.password, ...(target.tls ? { tls: {} } : {}) }
   if (target.kind === 'sentinel') {
-    return new Redis({ sentinels: target.sentinels, name: target.name, ...auth, maxRetriesPerRequest: null, connectionName })
+    // ioredis uses TLS to the master a sentinel names only when told to in both places
+    return new Redis({ sentinels: target.sentinels, name: target.name, ...auth, enableTLSForSentinelMode: target.tls, maxRetriesPerRequest: null, connectionName })
   }
   return new RedisCluster(target.nodes, {
     redisOptions: { ...auth, maxRetriesPerRequest: null, connectionName },

@@ -39,10 +39,17 @@ export function shardedChannels (sub: RedisCluster, pub: RedisCluster, log: Logg
       // loses what is sent to it: it is asked again, for as long as the
       // client is here.
       let delay = RETRY_FIRST_MS
+      const wanted = (): boolean => arrivals.get(channel) === arrive
       const attempt = (): void => {
-        sub.ssubscribe(channel).then(() => { subscribed() }, (err: unknown) => {
+        // the client may have gone while a retry waited
+        if (!wanted()) return
+        sub.ssubscribe(channel).then(() => {
           subscribed()
-          if (arrivals.get(channel) !== arrive) return
+          // it went while the subscription was being made: it goes too
+          if (!wanted() && !arrivals.has(channel)) sub.sunsubscribe(channel).catch(() => {})
+        }, (err: unknown) => {
+          subscribed()
+          if (!wanted()) return
           log.warn({ err: (err as Error).message, channel, retryMs: delay }, 'could not listen on a client channel yet: asking again')
           setTimeout(attempt, delay).unref()
           delay = Math.min(delay * 2, RETRY_MAX_MS)
