@@ -21,7 +21,15 @@ export function onePublisher (cluster: RedisCluster): RedisCluster {
   const publish = async (channel: string | Buffer, message: string | Buffer): Promise<number> => {
     // before the cluster knows its nodes, the command waits in its queue like any other
     const node = cluster.status === 'ready' ? publisher() : undefined
-    return node === undefined ? await cluster.publish(channel, message) : await node.publish(channel, message)
+    if (node === undefined) return await cluster.publish(channel, message)
+    try {
+      return await node.publish(channel, message)
+    } catch (err) {
+      // the node left the cluster with this command unanswered: once more, through whichever node serves now
+      if (node.status !== 'end' && cluster.nodes('all').includes(node)) throw err
+      current = undefined
+      return await cluster.publish(channel, message)
+    }
   }
   return new Proxy(cluster, {
     get (target, property, receiver) {

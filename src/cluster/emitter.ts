@@ -35,8 +35,11 @@ export interface ReceiverCount {
 
 /** How the nodes reach each other's client channels. */
 export interface ChannelTransport {
-  /** Hears `channel`; `subscribed` runs once the subscription is in place (or could not be made now). */
-  listen (channel: string, arrive: (packet: AedesPublishPacket) => void, subscribed: () => void): void
+  /**
+   * Hears `channel`; `subscribed` runs once the subscription is in place,
+   * with false when it could not be made now (the transport keeps trying).
+   */
+  listen (channel: string, arrive: (packet: AedesPublishPacket) => void, subscribed: (made: boolean) => void): void
   unlisten (channel: string): void
   /** Sends on the packet's channel; resolves with how many listeners it reached, when the transport can tell. */
   send (packet: AedesPublishPacket): Promise<number | undefined>
@@ -71,7 +74,7 @@ export function emitterChannels (broker: Aedes, receivers: ReceiverCount | undef
         arrive(packet)
       }
       listening.set(channel, listener)
-      broker.subscribe(channel, listener, subscribed)
+      broker.subscribe(channel, listener, () => { subscribed(true) })
     },
     unlisten (channel) {
       const listener = listening.get(channel)
@@ -162,8 +165,9 @@ class ChannelCluster implements Cluster {
       transport.listen(channel, (packet) => {
         const newest = fresh.clients[fresh.clients.length - 1]
         if (newest !== undefined) node.arrive(newest, packet)
-      }, () => {
-        fresh.ready = true
+      }, (made) => {
+        // a connection waiting for a subscription that failed goes on without it; one that comes later waits again
+        if (made) fresh.ready = true
         for (const proceed of fresh.waiting.splice(0)) proceed()
       })
     }

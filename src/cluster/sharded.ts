@@ -44,11 +44,11 @@ export function shardedChannels (sub: RedisCluster, pub: RedisCluster, log: Logg
         // the client may have gone while a retry waited
         if (!wanted()) return
         sub.ssubscribe(channel).then(() => {
-          subscribed()
+          subscribed(true)
           // it went while the subscription was being made: it goes too
           if (!wanted() && !arrivals.has(channel)) sub.sunsubscribe(channel).catch(() => {})
         }, (err: unknown) => {
-          subscribed()
+          subscribed(false)
           if (!wanted()) return
           log.warn({ err: (err as Error).message, channel, retryMs: delay }, 'could not listen on a client channel yet: asking again')
           setTimeout(attempt, delay).unref()
