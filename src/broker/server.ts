@@ -12,6 +12,7 @@ import { connectedClients, onBrokerError } from '../plugin/host.js'
 import { destroyPersistence } from '../plugin/host-store.js'
 import { LIMIT_KEYS, LimitHits, type PluginLimits } from '../plugin/limits.js'
 import { register, type P2PHandle } from '../plugin/register.js'
+import { within } from '../plugin/within.js'
 import { registerAclMetric, TopicAcl } from './acl.js'
 import { createAdmin } from './admin/api.js'
 import { readAdminToken } from './admin/token.js'
@@ -236,13 +237,11 @@ async function shutdown (broker: Aedes, listeners: Listener[], connections: Conn
       await Promise.all(admin.map(unbind))
     }
   })()
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<'late'>((resolve) => { timer = setTimeout(resolve, SHUTDOWN_MS, 'late') })
   const finished = work.then(() => 'done' as const, (err: unknown) => {
     log.error({ err }, 'shutdown: the store did not close cleanly')
     return 'failed' as const
   })
-  const outcome = await Promise.race([finished, late]).finally(() => { clearTimeout(timer) })
+  const outcome = await within(finished, SHUTDOWN_MS)
   if (outcome === 'done') return true
   if (outcome === 'failed') return false
   if (node !== undefined) {

@@ -18,6 +18,7 @@ import { unsafeClientId } from './host-mqtt5.js'
 import { addSubscriptions, clientsSubscribedTo, dropQueue, endSession, removeSubscriptions, subscriptionsOf } from './host-store.js'
 import type { Logger } from './log.js'
 import type { UserDirectory } from './options.js'
+import { LATE, within } from './within.js'
 
 // How long a CONNECT, or a message a target_user rule is checking, may wait
 // for the store to say who holds an id: a client connecting while the store
@@ -30,11 +31,9 @@ const SERVER_UNAVAILABLE = 3
 const NOT_AUTHORIZED = 5
 
 async function withinReadWait<T> (reading: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => { reject(new Error(`the store did not answer within ${READ_WAIT_MS} ms`)) }, READ_WAIT_MS)
-  })
-  return Promise.race([reading, late]).finally(() => { clearTimeout(timer) })
+  const read = await within(reading, READ_WAIT_MS)
+  if (read === LATE) throw new Error(`the store did not answer within ${READ_WAIT_MS} ms`)
+  return read
 }
 
 function refuse (code: number, message: string): AuthenticateError {

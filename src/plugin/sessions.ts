@@ -8,6 +8,7 @@ import type { Aedes, Client } from 'aedes'
 import { CHANNEL_QOS, channelOf, SESSIONS_TOPIC } from './channel.js'
 import { addSubscriptions, subscriptionsByTopic, subscriptionsOf, type StoredSubscription } from './host-store.js'
 import type { Logger } from './log.js'
+import { LATE, within } from './within.js'
 
 // How long a persistent client's CONNACK may wait for its session to be recorded.
 const RECORD_WAIT_MS = 2000
@@ -47,15 +48,9 @@ export class Sessions {
         .finally(() => { this.#recording.delete(id) })
       this.#recording.set(id, recording)
     }
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        this.#log.warn({ clientId: id }, 'P2P session not recorded in time; the client is connected meanwhile')
-        resolve()
-      }, RECORD_WAIT_MS)
-    })
-    await Promise.race([recording, late])
-    clearTimeout(timer)
+    if (await within(recording, RECORD_WAIT_MS) === LATE) {
+      this.#log.warn({ clientId: id }, 'P2P session not recorded in time; the client is connected meanwhile')
+    }
   }
 
   /**

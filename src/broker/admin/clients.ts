@@ -12,6 +12,7 @@ import type { P2PHandle } from '../../plugin/register.js'
 import type { SendResult } from '../../plugin/send.js'
 import { connectedClient } from '../../plugin/host.js'
 import { queuedPackets } from '../../plugin/host-store.js'
+import { LATE, within } from '../../plugin/within.js'
 import type { ClientDirectory } from './directory.js'
 import { HttpError, sendJson, type Route } from './http.js'
 
@@ -102,7 +103,7 @@ export function clientRoutes (views: ClientViews): Route[] {
         if (encoding !== 'plain' && encoding !== 'base64') throw invalid('encoding must be "plain" or "base64"')
         if (encoding === 'base64' && !BASE64.test(payload)) throw invalid('payload is not base64')
         const bytes = Buffer.from(payload, encoding === 'base64' ? 'base64' : 'utf8')
-        let result: SendResult | 'late'
+        let result: SendResult | typeof LATE
         try {
           result = await within(views.plugin.send(clientid as string, topic as string, bytes, { qos: qos as 0 | 1 | 2 }), SEND_WAIT_MS)
         } catch (err) {
@@ -111,8 +112,8 @@ export function clientRoutes (views: ClientViews): Route[] {
           if (code === 'ERR_P2P_STOPPED') throw new HttpError(409, (err as Error).message, code)
           throw err
         }
-        log.info({ target: clientid, topic, qos, bytes: bytes.length, outcome: result === 'late' ? 'pending' : result.outcome, by: requester(req) }, 'P2P message sent through the admin API')
-        if (result === 'late') throw new HttpError(504, `no outcome within ${SEND_WAIT_MS / 1000} s (the store or Redis is slow or away): the message may still be delivered`, 'pending')
+        log.info({ target: clientid, topic, qos, bytes: bytes.length, outcome: result === LATE ? 'pending' : result.outcome, by: requester(req) }, 'P2P message sent through the admin API')
+        if (result === LATE) throw new HttpError(504, `no outcome within ${SEND_WAIT_MS / 1000} s (the store or Redis is slow or away): the message may still be delivered`, 'pending')
         sendJson(res, 200, result)
       }
     }
@@ -128,12 +129,6 @@ function requester (req: IncomingMessage): string | null {
   return req.socket.remoteAddress ?? null
 }
 
-async function within<T> (work: Promise<T>, ms: number): Promise<T | 'late'> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<'late'>((resolve) => { timer = setTimeout(resolve, ms, 'late') })
-  return Promise.race([work, late]).finally(() => { clearTimeout(timer) })
-}
-
 /** A queue's length, read from the store as far as QUEUE_COUNT_MAX; null if the store does not answer in time. */
 async function countQueued (broker: Aedes, clientId: string): Promise<number | null> {
   const packets = queuedPackets(broker, clientId)[Symbol.asyncIterator]()
@@ -146,7 +141,7 @@ async function countQueued (broker: Aedes, clientId: string): Promise<number | n
   // ends the store's stream, answered or not
   void packets.return?.()?.catch(() => {})
   counting.catch(() => {})
-  return n === 'late' ? null : n
+  return n === LATE ? null : n
 }
 
 function listLimit (value: string | null): number {
