@@ -114,37 +114,22 @@ export const twoBrokersSharingAnEmitter: Topology = {
   }
 }
 
+/** A store for the Redis topologies: started once per suite, emptied after each test. */
+interface RedisStore { url: string, flush (): Promise<void>, stop (): Promise<void> }
+
 export function twoNodesOnRedis (): Topology {
-  let redis: TestRedis | undefined
-  const url = (): string => {
-    if (redis === undefined) throw new Error('prepare() starts the Redis server first')
-    return redis.url
-  }
-  return {
-    name: 'two nodes on a real Redis',
-    alone: false,
-    knowsPresence: true,
-    async prepare () { redis = await startRedis({ durable: false }) },
-    async dispose () { await redis?.stop() },
-    async start (opts = {}) {
-      const node = async (): Promise<TestBroker> => {
-        const parts = redisNode(url(), captureLog())
-        return startBroker({
-          ...opts,
-          plugin: { ...opts.plugin, cluster: parts.cluster },
-          aedes: { mq: parts.mq, persistence: parts.persistence },
-          teardown: destroyPersistence
-        })
-      }
-      const all = [await node(), await node()]
-      // every test starts from an empty Redis: client ids are reused from test to test
-      return nodes(all, async () => {
-        const redisClient = new Redis(url())
-        await redisClient.flushall()
-        await redisClient.quit()
-      })
+  return nodesOnRedis('two nodes on a real Redis', async () => {
+    const redis: TestRedis = await startRedis({ durable: false })
+    return {
+      url: redis.url,
+      async flush () {
+        const client = new Redis(redis.url)
+        await client.flushall()
+        await client.quit()
+      },
+      stop: async () => { await redis.stop() }
     }
-  }
+  })
 }
 
 /**
@@ -152,17 +137,25 @@ export function twoNodesOnRedis (): Topology {
  * pub/sub, ordinary topics on classic pub/sub, sessions spread over the shards.
  */
 export function twoNodesOnRedisCluster (): Topology {
-  let redis: TestRedisCluster | undefined
+  return nodesOnRedis('two nodes on a 3-master Redis Cluster', async () => {
+    const redis: TestRedisCluster = await startRedisCluster({ masters: 3 })
+    return { url: redis.url, flush: async () => { await redis.flushAll() }, stop: async () => { await redis.stop() } }
+  })
+}
+
+/** Two nodes made by redisNode() on the store `start` makes, as the broker makes them for --redis. */
+function nodesOnRedis (name: string, start: () => Promise<RedisStore>): Topology {
+  let store: RedisStore | undefined
   const url = (): string => {
-    if (redis === undefined) throw new Error('prepare() starts the Redis Cluster first')
-    return redis.url
+    if (store === undefined) throw new Error('prepare() starts the Redis store first')
+    return store.url
   }
   return {
-    name: 'two nodes on a 3-master Redis Cluster',
+    name,
     alone: false,
     knowsPresence: true,
-    async prepare () { redis = await startRedisCluster({ masters: 3 }) },
-    async dispose () { await redis?.stop() },
+    async prepare () { store = await start() },
+    async dispose () { await store?.stop() },
     async start (opts = {}) {
       const parts: RedisNode[] = []
       const node = async (): Promise<TestBroker> => {
@@ -177,10 +170,10 @@ export function twoNodesOnRedisCluster (): Topology {
         })
       }
       const all = [await node(), await node()]
-      // every test starts from an empty cluster: client ids are reused from test to test
+      // every test starts from an empty store: client ids are reused from test to test
       return nodes(all, async () => {
         for (const made of parts) made.disconnect()
-        await redis?.flushAll()
+        await store?.flush()
       })
     }
   }
