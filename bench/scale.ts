@@ -9,9 +9,11 @@
  *   (each with one subscription, as a device that subscribes to its
  *   commands), against a node on an empty Redis.
  *
- *   npm run build:dev && node build/bench/scale.js [--sessions N] [--rounds N] [--out FILE]
+ *   npm run build:dev && node build/bench/scale.js [--sessions N] [--rounds N] [--out FILE] [--only traffic|startup]
+ *
+ * With --only, the other part is kept from FILE as it was.
  */
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { startCli, type RunningCli } from '../harness/cli.js'
 import { cpuSeconds, rssBytes } from '../harness/proc.js'
@@ -22,10 +24,12 @@ import { Pairs, type TrafficOptions } from './load.js'
 import { runTogether } from './scenario.js'
 import { round } from './stats.js'
 
-const { values: flags } = parseArgs({ options: { sessions: { type: 'string' }, rounds: { type: 'string' }, out: { type: 'string' } } })
+const { values: flags } = parseArgs({ options: { sessions: { type: 'string' }, rounds: { type: 'string' }, out: { type: 'string' }, only: { type: 'string' } } })
 const SESSIONS = Number(flags.sessions ?? 100_000)
 const ROUNDS = Number(flags.rounds ?? 3)
 const OUT = flags.out ?? 'bench/results/scale.json'
+const ONLY = flags.only
+if (ONLY !== undefined && ONLY !== 'traffic' && ONLY !== 'startup') throw new Error(`--only takes traffic or startup, not ${ONLY}`)
 const PAIRS = 10
 const TRAFFIC: TrafficOptions = { payloadBytes: 64, window: 16, durationMs: 5000, prerollMs: 500 }
 // sessions made at once while filling the store
@@ -128,19 +132,25 @@ async function startUpCost (kind: 'oneRedis' | 'threeShards'): Promise<Record<st
   }
 }
 
-const redis = await startRedis({ durable: false })
-const cluster = await startRedisCluster({ masters: 3 })
-let trafficResult: Record<string, unknown>
-try {
-  trafficResult = await traffic(redis, cluster)
-} finally {
-  await redis.stop()
-  await cluster.stop()
+const earlier = ONLY === undefined ? {} : await readFile(OUT, 'utf8').then((text) => JSON.parse(text) as Record<string, unknown>, () => ({} as Record<string, unknown>))
+let trafficResult = earlier.traffic
+if (ONLY !== 'startup') {
+  const redis = await startRedis({ durable: false })
+  const cluster = await startRedisCluster({ masters: 3 })
+  try {
+    trafficResult = await traffic(redis, cluster)
+  } finally {
+    await redis.stop()
+    await cluster.stop()
+  }
+  console.log(JSON.stringify(trafficResult, null, 2))
 }
-console.log(JSON.stringify(trafficResult, null, 2))
-const startUps = { oneRedis: await startUpCost('oneRedis'), threeShards: await startUpCost('threeShards') }
-console.log(JSON.stringify(startUps, null, 2))
-const result = { when: new Date().toISOString(), command: `node build/bench/scale.js --sessions ${SESSIONS} --rounds ${ROUNDS}`, traffic: trafficResult, startUp: startUps }
+let startUps = earlier.startUp
+if (ONLY !== 'traffic') {
+  startUps = { oneRedis: await startUpCost('oneRedis'), threeShards: await startUpCost('threeShards') }
+  console.log(JSON.stringify(startUps, null, 2))
+}
+const result = { when: new Date().toISOString(), command: `node build/bench/scale.js --sessions ${SESSIONS} --rounds ${ROUNDS}${ONLY === undefined ? '' : ` --only ${ONLY}`}`, traffic: trafficResult, startUp: startUps }
 await writeFile(OUT, JSON.stringify(result, null, 2) + '\n')
 console.log(`written to ${OUT}`)
 process.exit(0)

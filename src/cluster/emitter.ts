@@ -52,8 +52,12 @@ export function emitterCluster (limits: Partial<ClusterLimits> = {}, receivers?:
   return channelCluster(limits, (broker) => emitterChannels(broker, receivers))
 }
 
-/** Nodes that reach each other's client channels through `transport`, made for the broker the strategy serves. */
-export function channelCluster (limits: Partial<ClusterLimits>, transport: (broker: Aedes) => ChannelTransport): Cluster {
+/**
+ * Nodes that reach each other's client channels through `transport`, made
+ * for the broker the strategy serves; `hasSession` for nodes that keep the
+ * session channels out of their index (Cluster.hasSession).
+ */
+export function channelCluster (limits: Partial<ClusterLimits>, transport: (broker: Aedes) => ChannelTransport, hasSession?: (clientId: string) => Promise<boolean>): Cluster {
   if (!isTable(limits)) throw new ConfigError('emitterCluster() limits must be an object', 'cluster')
   rejectUnknownKeys(limits, Object.keys(CLUSTER_LIMIT_DEFAULTS), 'emitterCluster() limits', 'cluster')
   const checked = { ...CLUSTER_LIMIT_DEFAULTS }
@@ -61,7 +65,7 @@ export function channelCluster (limits: Partial<ClusterLimits>, transport: (brok
     const value = limits[key]
     if (value !== undefined) checked[key] = wholeNumber(value, `cluster.${key}`, `cluster.${key}`, 1)
   }
-  return new ChannelCluster(checked, transport)
+  return new ChannelCluster(checked, transport, hasSession)
 }
 
 /** The channels on the broker's own emitter, which the nodes share. */
@@ -113,6 +117,7 @@ interface Held {
 
 class ChannelCluster implements Cluster {
   readonly indexMayLag = true
+  readonly hasSession: ((clientId: string) => Promise<boolean>) | undefined
   readonly maxBufferedMessages: number
   readonly maxBufferedBytes: number
   #node: ClusterNode | undefined
@@ -120,7 +125,8 @@ class ChannelCluster implements Cluster {
   readonly #listening = new Map<string, Held>()
   readonly #makeTransport: (broker: Aedes) => ChannelTransport
 
-  constructor (limits: ClusterLimits, transport: (broker: Aedes) => ChannelTransport) {
+  constructor (limits: ClusterLimits, transport: (broker: Aedes) => ChannelTransport, hasSession: ((clientId: string) => Promise<boolean>) | undefined) {
+    this.hasSession = hasSession
     this.maxBufferedMessages = limits.max_buffered_messages
     this.maxBufferedBytes = limits.max_buffered_bytes
     this.#makeTransport = transport

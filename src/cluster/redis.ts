@@ -17,6 +17,7 @@ import { redisTarget, type RedisTarget } from './redis-target.js'
 import { onePublisher } from './cluster-publish.js'
 import { orderQueues } from './ordered-queues.js'
 import { shardedChannels } from './sharded.js'
+import { loadAhead, sessionRecorded, unindexedRecords } from './subscription-index.js'
 import type { Cluster, ClusterLimits } from './strategy.js'
 
 const require = createRequire(import.meta.url)
@@ -28,6 +29,9 @@ const redisPersistence = require('aedes-persistence-redis') as (opts: object) =>
 // while its connection stays open (a frozen server, a network partition).
 const PING_EVERY_MS = 1000
 const PING_WAIT_MS = 1000
+// How long a command to a Redis Cluster waits for a failed master's slots to be served again, and how often it tries meanwhile.
+const FAILOVER_WAIT_MS = 30_000
+const FAILOVER_RETRY_MS = 200
 
 /** What Aedes.createBroker() and register() take to make a broker one node of the cluster. */
 export interface RedisNode {
@@ -68,7 +72,10 @@ export function redisNode (url: string, log: Logger, limits: Partial<ClusterLimi
   // mqemitter-redis re-emits every connection error here, and an 'error'
   // event nobody listens to would kill the process; watch() already logs it
   mq.state.on('error', (err: Error) => { log.debug({ err: err.message }, 'Redis emitter error') })
+  unindexedRecords(mq)
   const store = connect('persistence')
+  loadAhead(store)
+  const hasSession = sessionRecorded(store)
   const answering = pingWatch(store)
   // On a Redis Cluster a classic PUBLISH reaches every shard: client channels
   // go on sharded pub/sub instead, on a subscriber connection per shard,
@@ -79,11 +86,11 @@ export function redisNode (url: string, log: Logger, limits: Partial<ClusterLimi
       // Aedes closes the emitter's connections and the store's; this one is the strategy's own
       broker.once('closed', () => { channelsIn.quit().catch(() => { channelsIn.disconnect() }) })
       return shardedChannels(channelsIn, pubConn as RedisCluster, log, (then) => { afterRestored(channelsIn, then) })
-    })
+    }, hasSession)
     : channelCluster(limits, (broker) => ({
       ...emitterChannels(broker, receiverCount(pubConn as Redis)),
       heardAgain: (then) => { afterRestored(subConn, then) }
-    }))
+    }), hasSession)
   return {
     mq,
     // told it is a cluster, the persistence keeps retained messages where a cluster can scan them
@@ -120,14 +127,15 @@ function afterRestored (conn: Redis | RedisCluster, then: () => void): void {
   let lost = false
   let timer: NodeJS.Timeout | undefined
   conn.on('close', () => { lost = true })
-  // one catch-up however many connections come back at once: each reads every persistent client's queue
+  // One catch-up however many connections come back at once, each of which
+  // reads every persistent client's queue: a moment after the last of them.
+  // A Redis Cluster's subscribers may come back, be lost and come back again
+  // in a failover, and only the last return is the one that hears everything.
   const back = (): void => {
-    if (!lost || timer !== undefined) return
+    if (!lost) return
     lost = false
-    timer = setTimeout(() => {
-      timer = undefined
-      then()
-    }, RESUBSCRIBED_MS)
+    clearTimeout(timer)
+    timer = setTimeout(then, RESUBSCRIBED_MS)
     timer.unref()
   }
   conn.on('ready', back)
@@ -159,8 +167,15 @@ function connection (target: RedisTarget, connectionName: string, sharded: boole
   return new RedisCluster(target.nodes, {
     redisOptions: { ...auth, maxRetriesPerRequest: null, connectionName },
     shardedSubscribers: sharded,
-    // a command waits through a failover or a reshard rather than failing
-    clusterRetryStrategy: (times) => Math.min(100 * times, 2000)
+    // A command waits through a failover or a reshard rather than failing:
+    // ioredis sends it again every FAILOVER_RETRY_MS, up to FAILOVER_WAIT_MS
+    // in all, where by default it gives up after 16 tries, 1.6 s, less than
+    // a replica takes to be promoted. A failed write would close the
+    // connection it was for (Aedes closes a client whose store write fails).
+    clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+    retryDelayOnFailover: FAILOVER_RETRY_MS,
+    retryDelayOnClusterDown: FAILOVER_RETRY_MS,
+    maxRedirections: Math.ceil(FAILOVER_WAIT_MS / FAILOVER_RETRY_MS)
   })
 }
 

@@ -78,6 +78,13 @@ export interface Cluster {
    */
   readonly indexMayLag: boolean
   /**
+   * Whether `clientId` has a persistent session, for a strategy whose nodes
+   * keep sessions' channels out of the persistence's topic index, so that
+   * what every node holds does not grow with the sessions: asked instead of
+   * that index. Without it, the index is asked.
+   */
+  readonly hasSession?: (clientId: string) => Promise<boolean>
+  /**
    * P2P messages this node may hold while they wait on the store or the
    * emitter (docs/behaviour.md §7); past it, QoS 0 is dropped
    * (`cluster_unavailable`) and QoS 1/2 is not acknowledged.

@@ -26,6 +26,10 @@ import type { Logger } from './log.js'
 // How soon a catch-up looks again at a socket that is over the bound but
 // asked for no 'drain' (a max_pending_bytes below its high-water mark).
 const RECHECK_MS = 20
+// How soon a catch-up reads the queue again after the store failed it (a
+// Redis Cluster in a failover answers with errors for a few seconds), doubling up to the most.
+const RETRY_FIRST_MS = 250
+const RETRY_MOST_MS = 10_000
 
 /** A connection with something waiting; only such connections have one. */
 interface Waiting {
@@ -40,6 +44,8 @@ interface Waiting {
   again: boolean
   /** queued messages a catch-up has sent, so that neither a second read nor the live path sends one twice */
   sent: Sent
+  /** reads of the queue the store failed in a row */
+  failures: number
 }
 
 /**
@@ -224,7 +230,7 @@ export class Pending {
   #waitingOf (client: Client): Waiting {
     let waiting = this.#waiting.get(client)
     if (waiting === undefined) {
-      const created: Waiting = waiting = { held: undefined, heldBytes: 0, lagging: false, reading: false, again: false, sent: new Sent(this.#generation) }
+      const created: Waiting = waiting = { held: undefined, heldBytes: 0, lagging: false, reading: false, again: false, sent: new Sent(this.#generation), failures: 0 }
       this.#waiting.set(client, created)
       // 'connected' comes once the client has had its CONNACK and its queue replayed
       if (!client.connected) client.once('connected', () => { this.#ready(client, created) })
@@ -276,9 +282,13 @@ export class Pending {
         }
       }
       waiting.lagging = false
+      waiting.failures = 0
     } catch (err) {
-      // it stays behind: the session's queue is replayed when it next connects
-      this.#log.warn({ err, clientId: client.id }, 'catch-up could not read the session queue; it is replayed at the next connect')
+      // read again later, while the client stays: the messages are in its queue, and nothing else sends them
+      const delay = Math.min(RETRY_MOST_MS, RETRY_FIRST_MS * 2 ** waiting.failures++)
+      waiting.again = true
+      this.#log.warn({ err, clientId: client.id, retryInMs: delay }, 'catch-up could not read the session queue; reading it again')
+      setTimeout(() => { void this.#catchUp(client, waiting) }, delay).unref()
     } finally {
       waiting.reading = false
     }

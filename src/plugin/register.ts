@@ -106,7 +106,7 @@ class P2PPlugin implements P2PHandle {
     const hostForward = broker.authorizeForward
     const pending = new Pending(broker, limits, counters, log)
     const delivery = new Delivery(broker, hostForward, counters, limits, pending, log)
-    const sessions = new Sessions(broker, cluster.indexMayLag, log)
+    const sessions = new Sessions(broker, cluster, log)
     const packets = new ChannelPackets(broker.id)
     const queues = new Queues(broker, limits, counters, log, !cluster.indexMayLag)
     const router = this.#router = new Router(this.#parser, {

@@ -5,6 +5,7 @@
  * like them, so the plugin keeps no session table of its own.
  */
 import type { Aedes, Client } from 'aedes'
+import type { Cluster } from '../cluster/strategy.js'
 import { CHANNEL_QOS, channelOf, SESSIONS_TOPIC } from './channel.js'
 import { addSubscriptions, subscriptionsByTopic, subscriptionsOf, type StoredSubscription } from './host-store.js'
 import type { Logger } from './log.js'
@@ -18,11 +19,13 @@ export class Sessions {
   // one write per client id at a time; an entry lives while its write does
   readonly #recording = new Map<string, Promise<void>>()
   readonly #indexMayLag: boolean
+  readonly #recorded: ((clientId: string) => Promise<boolean>) | undefined
   readonly #log: Logger
 
-  constructor (broker: Aedes, indexMayLag: boolean, log: Logger) {
+  constructor (broker: Aedes, cluster: Pick<Cluster, 'indexMayLag' | 'hasSession'>, log: Logger) {
     this.#broker = broker
-    this.#indexMayLag = indexMayLag
+    this.#indexMayLag = cluster.indexMayLag
+    this.#recorded = cluster.hasSession
     this.#log = log
   }
 
@@ -56,11 +59,13 @@ export class Sessions {
   /**
    * The target's channel subscription, if it has a persistent session. A
    * target connected here with one has it by definition (it was recorded
-   * before its CONNACK); otherwise the store is asked.
+   * before its CONNACK); otherwise the cluster (Cluster.hasSession) or the
+   * store's index is asked.
    */
   async find (target: string, connectedHere: boolean): Promise<StoredSubscription | null> {
     const topic = channelOf(target)
     if (connectedHere) return { clientId: target, topic, qos: CHANNEL_QOS }
+    if (this.#recorded !== undefined) return await this.#recorded(target) ? { clientId: target, topic, qos: CHANNEL_QOS } : null
     for (const sub of await subscriptionsByTopic(this.#broker, topic)) {
       // `#` subscribers match the channel too; only the target's own subscription counts
       if (sub.clientId === target && sub.topic === topic) return sub

@@ -9,7 +9,10 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { startRedisCluster, type TestRedisCluster } from '../../harness/redis-cluster.js'
-import { collect, waitFor } from '../helpers/messages.js'
+import { until as eventually } from '../../harness/redis-proc.js'
+import { channelOf } from '../../src/plugin/channel.js'
+import { carefulSender } from '../helpers/careful-sender.js'
+import { collect, until, waitFor } from '../helpers/messages.js'
 import { brokerProcesses } from '../helpers/processes.js'
 
 let redis: TestRedisCluster
@@ -54,5 +57,28 @@ describe('nodes on a Redis Cluster', () => {
     const admin = n1.lines.find((l) => l.listener === 'admin')
     const stats = await (await fetch(`http://127.0.0.1:${admin?.port as number}/api/v1/stats`)).json() as { p2p: { forwarded: number, dropped: { no_session: number } } }
     assert.deepEqual([stats.p2p.dropped.no_session, stats.p2p.forwarded], [1, 1])
+  })
+
+  // last: it leaves the cluster with one master fewer
+  it('keeps QoS 1 P2P traffic flowing when the master serving the target\'s channel is killed, losing nothing acknowledged', { timeout: 90_000 }, async () => {
+    const [n1, n2] = [await processes.start('--redis', redis.url), await processes.start('--redis', redis.url)]
+    const bob = await processes.client(n2, 'failover-bob', { clean: false })
+    const got = collect(bob)
+    const alice = await carefulSender(n1.port, 'failover-alice', 'p2p/failover-bob/x')
+    for (let i = 0; i < 50; i++) await alice.send(`before-${i}`)
+    const channel = channelOf('failover-bob')
+    const port = await redis.slotOwner(channel)
+    const victim = redis.nodes.find((n) => n.port === port)
+    assert.ok(victim !== undefined)
+    await victim.stop()
+    const sending = (async () => { for (let i = 0; i < 200; i++) await alice.send(`during-${i}`) })()
+    await eventually('a replica to take the slot over', async () => await redis.slotOwner(channel) !== port, 30_000)
+    await sending
+    for (let i = 0; i < 50; i++) await alice.send(`after-${i}`)
+    const received = (): Set<string> => new Set(got.map((m) => m.payload.toString()))
+    await until(() => alice.acked.every((p) => received().has(p)), 20_000, 'every acknowledged message at bob')
+    assert.equal(alice.acked.length, 300)
+    assert.ok(bob.connected, 'bob kept its connection: no store write failed during the failover')
+    alice.end()
   })
 })

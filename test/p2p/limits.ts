@@ -162,6 +162,37 @@ export function limits (topology: Topology): void {
       })
     }
 
+    it('reads the queue again when the store fails a catch-up\'s read, and the reader still gets everything, in order', async () => {
+      let failNext = false
+      const t = await start({
+        plugin: { limits: { max_pending_bytes: 64 * 1024 } },
+        setup (broker) {
+          // the store fails the first read of a queue once told to, as a Redis Cluster does mid-failover
+          const persistence = (broker as unknown as { persistence: { outgoingStream: (client: { id: string }) => AsyncIterable<unknown> } }).persistence
+          const stream = persistence.outgoingStream.bind(persistence)
+          persistence.outgoingStream = (client) => {
+            if (!failNext) return stream(client)
+            failNext = false
+            return { [Symbol.asyncIterator]: () => ({ next: async () => { throw new Error('the store is failing over') } }) }
+          }
+        }
+      })
+      const bob = await rawSession({ tcp: t.target.port }, { clientId: 'bob', clean: false })
+      bob.stopReading()
+      const alice = await t.sender.connect('alice')
+      await send(alice, 'p2p/bob/x', 300, 16 * 1024, 1)
+      await until(() => (t.counters().limits.max_pending_bytes ?? 0) > 0, 5000, 'the bound reached')
+      // the next read of a queue is the catch-up's, once bob reads again
+      failNext = true
+      bob.startReading()
+      const acked = new Set<number>()
+      await until(() => numbersOf(bob, acked).length >= 300, 20_000, 'all 300 caught up')
+      assert.equal(failNext, false, 'a read failed')
+      assert.deepEqual(numbersOf(bob, acked), Array.from({ length: 300 }, (_, i) => i))
+      assert.ok(t.logLines().some((l) => l.msg.includes('reading it again')))
+      bob.destroy()
+    })
+
     it('drops P2P messages at QoS 0 to a target that does not read, past max_pending_bytes, and serves the others', async () => {
       const t = await start({ plugin: { limits: { max_pending_bytes: 64 * 1024 } } })
       const bob = await rawSession({ tcp: t.target.port }, { clientId: 'bob' })
