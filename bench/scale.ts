@@ -11,7 +11,8 @@
  *
  *   npm run build:dev && node build/bench/scale.js [--sessions N] [--rounds N] [--out FILE] [--only traffic|startup]
  *
- * With --only, the other part is kept from FILE as it was.
+ * With --only, the other part is kept from FILE as it was; each part says
+ * when it was measured.
  */
 import { readFile, writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
@@ -138,7 +139,7 @@ if (ONLY !== 'startup') {
   const redis = await startRedis({ durable: false })
   const cluster = await startRedisCluster({ masters: 3 })
   try {
-    trafficResult = await traffic(redis, cluster)
+    trafficResult = { when: new Date().toISOString(), ...await traffic(redis, cluster) }
   } finally {
     await redis.stop()
     await cluster.stop()
@@ -147,7 +148,7 @@ if (ONLY !== 'startup') {
 }
 let startUps = earlier.startUp
 if (ONLY !== 'traffic') {
-  startUps = { oneRedis: await startUpCost('oneRedis'), threeShards: await startUpCost('threeShards') }
+  startUps = { when: new Date().toISOString(), oneRedis: await startUpCost('oneRedis'), threeShards: await startUpCost('threeShards') }
   console.log(JSON.stringify(startUps, null, 2))
 }
 const result = { when: new Date().toISOString(), command: `node build/bench/scale.js --sessions ${SESSIONS} --rounds ${ROUNDS}${ONLY === undefined ? '' : ` --only ${ONLY}`}`, traffic: trafficResult, startUp: startUps }

@@ -16,6 +16,7 @@ import { channelCluster, emitterChannels, type ReceiverCount } from './emitter.j
 import { redisTarget, type RedisTarget } from './redis-target.js'
 import { onePublisher } from './cluster-publish.js'
 import { orderQueues } from './ordered-queues.js'
+import { pendingCommands, pingWatch, watch, type Phase, type Watched } from './redis-health.js'
 import { shardedChannels } from './sharded.js'
 import { loadAhead, sessionRecorded, unindexedRecords } from './subscription-index.js'
 import type { Cluster, ClusterLimits } from './strategy.js'
@@ -25,11 +26,9 @@ const require = createRequire(import.meta.url)
 const MQEmitterRedis = require('mqemitter-redis') as (opts: object) => unknown
 const redisPersistence = require('aedes-persistence-redis') as (opts: object) => unknown
 
-// A Redis that takes longer than this to answer a PING counts as away, even
-// while its connection stays open (a frozen server, a network partition).
-const PING_EVERY_MS = 1000
-const PING_WAIT_MS = 1000
-// How long a command to a Redis Cluster waits for a failed master's slots to be served again, and how often it tries meanwhile.
+// How long a command to a Redis Cluster waits, at least, for a failed
+// master's slots to be served again (so many tries, each after a slot
+// refresh), and how often it tries meanwhile.
 const FAILOVER_WAIT_MS = 30_000
 const FAILOVER_RETRY_MS = 200
 
@@ -168,8 +167,8 @@ function connection (target: RedisTarget, connectionName: string, sharded: boole
     redisOptions: { ...auth, maxRetriesPerRequest: null, connectionName },
     shardedSubscribers: sharded,
     // A command waits through a failover or a reshard rather than failing:
-    // ioredis sends it again every FAILOVER_RETRY_MS, up to FAILOVER_WAIT_MS
-    // in all, where by default it gives up after 16 tries, 1.6 s, less than
+    // ioredis sends it again every FAILOVER_RETRY_MS, for FAILOVER_WAIT_MS
+    // or more in all, where by default it gives up after 16 tries, 1.6 s, less than
     // a replica takes to be promoted. A failed write would close the
     // connection it was for (Aedes closes a client whose store write fails).
     clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
@@ -208,76 +207,4 @@ function receiverCount (pub: Redis): ReceiverCount {
       return filling
     }
   }
-}
-
-/** True while the last PING was answered in time; the watch ends with the connection. */
-function pingWatch (redis: Redis | RedisCluster): () => boolean {
-  let askedAt = 0
-  let answered = true
-  const timer = setInterval(() => {
-    if (redis.status !== 'ready') return
-    if (askedAt !== 0) {
-      // the last one is still out
-      if (Date.now() - askedAt > PING_WAIT_MS) answered = false
-      return
-    }
-    askedAt = Date.now()
-    redis.ping().then(() => {
-      askedAt = 0
-      answered = true
-    }, () => { askedAt = 0 })
-  }, PING_EVERY_MS)
-  timer.unref()
-  redis.once('end', () => { clearInterval(timer) })
-  return () => answered && (askedAt === 0 || Date.now() - askedAt <= PING_WAIT_MS)
-}
-
-/** ioredis's own queues: sent and awaiting a reply, and held while it is not connected. */
-function pendingCommands (redis: Redis | RedisCluster): number {
-  const queues = redis as unknown as { commandQueue?: { length: number }, offlineQueue?: { length: number } }
-  return (queues.commandQueue?.length ?? 0) + (queues.offlineQueue?.length ?? 0)
-}
-
-interface Watched {
-  /** lost, and not back yet */
-  readonly down: boolean
-}
-
-/**
- * One line when a connection is lost and one when it is back, however many
- * reconnection attempts come in between. `maxRetriesPerRequest: null` above
- * keeps commands queued through an outage instead of failing them; what
- * waits is bounded by the clients it waits for (docs/behaviour.md §7).
- */
-interface Phase {
-  /** until the node has found Redis at start, or given up */
-  starting: boolean
-  lastError: string | undefined
-}
-
-function watch (redis: Redis | RedisCluster, role: string, log: Logger, phase: Phase): Watched {
-  const state = { down: false, sinceStart: false }
-  const lost = (reason: string): void => {
-    if (state.down) return
-    state.down = true
-    state.sinceStart = phase.starting
-    if (phase.starting) {
-      log.warn({ redis: role, err: reason }, 'Redis unreachable: waiting for it before listening')
-      return
-    }
-    log.error({ redis: role, err: reason }, 'Redis unreachable: clients connected here are served, new clients get CONNACK 3 until it is back')
-  }
-  redis.on('error', (err: Error) => {
-    phase.lastError = err.message
-    lost(err.message)
-  })
-  // a dropped connection that reconnects at the first try never raises 'error'
-  redis.on('reconnecting', () => { lost('connection lost') })
-  redis.on('ready', () => {
-    if (!state.down) return
-    state.down = false
-    if (state.sinceStart) log.info({ redis: role }, 'Redis reached')
-    else log.warn({ redis: role }, 'Redis connection restored')
-  })
-  return state
 }

@@ -56,7 +56,8 @@ interface Reads {
  * the call for its key; any other call goes to Redis as it is. Nothing else
  * reads the store during that pass: the broker serves nobody until its
  * persistence is set up. Both methods are the connection's own again once
- * the pass is over, or at once if the first SMEMBERS is of another set.
+ * the pass is over or a read of it failed, or at once if the first
+ * SMEMBERS is of another set.
  */
 export function loadAhead (store: Redis | RedisCluster): void {
   const reads = store as unknown as Reads
@@ -87,14 +88,25 @@ export function loadAhead (store: Redis | RedisCluster): void {
       // each read settles through its own callback
       batch?.exec().catch(() => {})
     }
+    const over = (): void => {
+      next = ids.length
+      ahead.clear()
+      delete (reads as Partial<Reads>).hgetallBuffer
+    }
     refill()
     reads.hgetallBuffer = async (subsKey) => {
       const read = ahead.get(subsKey)
       if (read === undefined) return await hgetall(subsKey)
       ahead.delete(subsKey)
       refill()
-      if (ahead.size === 0) delete (reads as Partial<Reads>).hgetallBuffer
-      return Object.fromEntries(Object.entries(await read).filter(([topic]) => !isRecord(topic)))
+      if (ahead.size === 0) over()
+      try {
+        return Object.fromEntries(Object.entries(await read).filter(([topic]) => !isRecord(topic)))
+      } catch (err) {
+        // the pass fails with it (the node does not start): nothing is read ahead or left out any more
+        over()
+        throw err
+      }
     }
     return ids
   }

@@ -22,6 +22,7 @@ import { hasConnack, replaceDeliveries, type Deliver } from './host.js'
 import { queuedPackets } from './host-store.js'
 import type { PluginLimits } from './limits.js'
 import type { Logger } from './log.js'
+import { Sent } from './sent.js'
 
 // How soon a catch-up looks again at a socket that is over the bound but
 // asked for no 'drain' (a max_pending_bytes below its high-water mark).
@@ -46,49 +47,8 @@ interface Waiting {
   sent: Sent
   /** reads of the queue the store failed in a row */
   failures: number
-}
-
-/**
- * The keys of the queued messages a catch-up has sent, newest first in two
- * generations: a key only matters until the message's packet id is in the
- * queue, which is a moment after it is sent, so the older generation goes
- * once the newer one is full. A reader that stays behind for hours holds at
- * most two generations.
- */
-export class Sent {
-  #newer = new Set<string>()
-  #older = new Set<string>()
-  readonly #generation: number
-
-  constructor (generation: number) {
-    this.#generation = generation
-  }
-
-  add (key: string): void {
-    if (this.#newer.size >= this.#generation) {
-      this.#older = this.#newer
-      this.#newer = new Set()
-    }
-    this.#newer.add(key)
-  }
-
-  has (key: string): boolean {
-    return this.#newer.has(key) || this.#older.has(key)
-  }
-
-  /** true if it was there */
-  delete (key: string): boolean {
-    return this.#newer.delete(key) || this.#older.delete(key)
-  }
-
-  clear (): void {
-    this.#newer.clear()
-    this.#older.clear()
-  }
-
-  get size (): number {
-    return this.#newer.size + this.#older.size
-  }
+  /** a read again after a failure is waiting for its time */
+  retrying: boolean
 }
 
 // A generation of sent keys: a queue holds at most max_queued_messages, and
@@ -230,7 +190,7 @@ export class Pending {
   #waitingOf (client: Client): Waiting {
     let waiting = this.#waiting.get(client)
     if (waiting === undefined) {
-      const created: Waiting = waiting = { held: undefined, heldBytes: 0, lagging: false, reading: false, again: false, sent: new Sent(this.#generation), failures: 0 }
+      const created: Waiting = waiting = { held: undefined, heldBytes: 0, lagging: false, reading: false, again: false, sent: new Sent(this.#generation), failures: 0, retrying: false }
       this.#waiting.set(client, created)
       // 'connected' comes once the client has had its CONNACK and its queue replayed
       if (!client.connected) client.once('connected', () => { this.#ready(client, created) })
@@ -285,10 +245,19 @@ export class Pending {
       waiting.failures = 0
     } catch (err) {
       // read again later, while the client stays: the messages are in its queue, and nothing else sends them
-      const delay = Math.min(RETRY_MOST_MS, RETRY_FIRST_MS * 2 ** waiting.failures++)
+      const failures = ++waiting.failures
+      const delay = Math.min(RETRY_MOST_MS, RETRY_FIRST_MS * 2 ** (failures - 1))
       waiting.again = true
-      this.#log.warn({ err, clientId: client.id, retryInMs: delay }, 'catch-up could not read the session queue; reading it again')
-      setTimeout(() => { void this.#catchUp(client, waiting) }, delay).unref()
+      // the 1st, 2nd, 4th, 8th… failure in a row: a store that stays broken is not a line every 10 s per client
+      if ((failures & (failures - 1)) === 0) this.#log.warn({ err, clientId: client.id, failures, retryInMs: delay }, 'catch-up could not read the session queue; reading it again')
+      // one retry waits at a time, however many resyncs fail meanwhile
+      if (!waiting.retrying) {
+        waiting.retrying = true
+        setTimeout(() => {
+          waiting.retrying = false
+          void this.#catchUp(client, waiting)
+        }, delay).unref()
+      }
     } finally {
       waiting.reading = false
     }

@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test'
 import { startRedisCluster, type TestRedisCluster } from '../../harness/redis-cluster.js'
 import { until as eventually } from '../../harness/redis-proc.js'
 import { channelOf } from '../../src/plugin/channel.js'
+import { connackCode } from '../helpers/broker.js'
 import { carefulSender } from '../helpers/careful-sender.js'
 import { collect, until, waitFor } from '../helpers/messages.js'
 import { brokerProcesses } from '../helpers/processes.js'
@@ -57,6 +58,28 @@ describe('nodes on a Redis Cluster', () => {
     const admin = n1.lines.find((l) => l.listener === 'admin')
     const stats = await (await fetch(`http://127.0.0.1:${admin?.port as number}/api/v1/stats`)).json() as { p2p: { forwarded: number, dropped: { no_session: number } } }
     assert.deepEqual([stats.p2p.dropped.no_session, stats.p2p.forwarded], [1, 1])
+  })
+
+  it('refuses new clients while a master does not answer, and lets them in once its slots are served again', { timeout: 90_000 }, async () => {
+    const n = await processes.start('--redis', redis.url, '--admin-port', '0')
+    await eventually('the admin listener', async () => n.lines.some((l) => l.listener === 'admin'), 5000)
+    const admin = n.lines.find((l) => l.listener === 'admin')?.port as number
+    const ready = async (): Promise<number> => (await fetch(`http://127.0.0.1:${admin}/ready`)).status
+    const inside = await processes.client(n, 'freeze-inside')
+    assert.equal(await ready(), 200)
+    // frozen, not killed: the other masters still answer a PING, but nothing for its slots is served
+    const frozen = redis.nodes.find((node) => node.role === 'master') as { pid: () => number }
+    process.kill(frozen.pid(), 'SIGSTOP')
+    try {
+      await eventually('/ready to answer 503', async () => await ready() === 503, 10_000)
+      assert.equal(await connackCode(n.port, 'freeze-newcomer'), 3)
+    } finally {
+      process.kill(frozen.pid(), 'SIGCONT')
+    }
+    // it answers again, or a replica took its slots over meanwhile
+    await eventually('/ready to answer 200 again', async () => await ready() === 200, 30_000)
+    assert.equal(await connackCode(n.port, 'freeze-newcomer'), 0)
+    assert.ok(inside.connected, 'a client connected before is served throughout')
   })
 
   // last: it leaves the cluster with one master fewer

@@ -13,8 +13,11 @@ import { startRedisCluster, type TestRedisCluster } from '../../harness/redis-cl
 import { redisNode, type RedisNode } from '../../src/cluster/redis.js'
 import { emitterCluster, type CounterSnapshot, type P2POptions } from '../../src/index.js'
 import { DROP_REASONS } from '../../src/plugin/counters.js'
-import { destroyPersistence } from '../../src/plugin/host-store.js'
+import { destroyPersistence, subscriptionsByTopic } from '../../src/plugin/host-store.js'
 import { captureLog, startBroker, type LogLine, type TestBroker } from './broker.js'
+
+// how long a subscription may take to reach every node's index
+const INDEX_WAIT_MS = 5000
 
 export interface NodeOptions {
   plugin?: P2POptions
@@ -32,6 +35,13 @@ export interface Nodes {
   counters (): CounterSnapshot
   /** every node's log */
   logLines (): LogLine[]
+  /**
+   * Resolves once every node's index of stored subscriptions holds
+   * `clientId`'s subscription to `topic`. A node learns of one made on
+   * another a moment later (aedes-persistence-redis broadcasts it), and
+   * until then queues no ordinary message for it while it is offline.
+   */
+  indexed (clientId: string, topic: string): Promise<void>
   close (): Promise<void>
 }
 
@@ -78,6 +88,15 @@ function nodes (all: TestBroker[], after: () => Promise<void> = async () => {}):
       return sum
     },
     logLines: () => all.flatMap((b) => b.log.lines),
+    async indexed (clientId, topic) {
+      const deadline = Date.now() + INDEX_WAIT_MS
+      for (const { broker } of all) {
+        while (!(await subscriptionsByTopic(broker, topic)).some((sub) => sub.clientId === clientId)) {
+          if (Date.now() > deadline) throw new Error(`${clientId}'s subscription to ${topic} not in every node's index after ${INDEX_WAIT_MS} ms`)
+          await new Promise((resolve) => setTimeout(resolve, 10))
+        }
+      }
+    },
     async close () {
       await Promise.all(all.map(async (b) => b.close()))
       await after()

@@ -260,6 +260,7 @@ export function mqtt5 (topology: Topology): void {
         const t = await start({ plugin: { limits: { max_queued_bytes: 1024 * 1024 } } })
         const bob = await t.target.connect('bob', { clean: false })
         await bob.subscribeAsync('news', { qos: 1 })
+        await t.indexed('bob', 'news')
         await bob.endAsync()
         const alice = await t.sender.connect('alice')
         // an MQTT string holds 64 KiB at most: four of them, 240 KB a message

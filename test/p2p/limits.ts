@@ -65,7 +65,10 @@ export function limits (topology: Topology): void {
     /** bob has a persistent session and is offline; alice is connected */
     async function bobAway (t: Nodes, subscribe?: string): Promise<MqttClient> {
       const bob = await t.target.connect('bob', { clean: false })
-      if (subscribe !== undefined) await bob.subscribeAsync(subscribe, { qos: 1 })
+      if (subscribe !== undefined) {
+        await bob.subscribeAsync(subscribe, { qos: 1 })
+        await t.indexed('bob', subscribe)
+      }
       await bob.endAsync()
       return t.sender.connect('alice')
     }

@@ -1,7 +1,7 @@
 /** What a catch-up remembers of what it sent (src/plugin/pending.ts). */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { Sent } from '../../src/plugin/pending.js'
+import { Sent } from '../../src/plugin/sent.js'
 import { brokerPerTest } from '../helpers/broker.js'
 import { until } from '../helpers/messages.js'
 import { connectPacket, rawClient } from '../helpers/raw.js'
