@@ -3,11 +3,11 @@
  * cost"). aedes-persistence-redis keeps, on every node, an index of every
  * stored subscription, built at start from the store and kept current by a
  * broadcast on each change. The plugin's own records, a session's channel
- * and its owner, are subscriptions too; indexed, they were two of the three
- * entries per P2P session on every node. They stay out of it here: whether a
- * target has a session is asked of the store (one HEXISTS), as is its owner
- * already. What remains indexed is the client's own subscriptions, and the
- * one marker that lists the P2P sessions.
+ * and its owner, are subscriptions too; indexed, they were one or two of
+ * the three or four entries per P2P session on every node. They stay out
+ * of it here: whether a target has a session is asked of the store (one
+ * HEXISTS), as is its owner already. What remains indexed is the client's
+ * own subscriptions, and the one marker that lists the P2P sessions.
  *
  * The index is built by reading the client set, then each client's
  * subscriptions, one HGETALL at a time, each waiting for the last: 100,000
@@ -139,14 +139,16 @@ export function unindexedRecords (mq: unknown): void {
 }
 
 function withoutRecords (packet: AedesPublishPacket): AedesPublishPacket {
-  let added: { clientId: string, subs: Array<{ topic: string, qos: number }> }
+  let added: { subs?: unknown } | null
   try {
-    added = JSON.parse(packet.payload.toString())
+    added = JSON.parse(packet.payload.toString()) as { subs?: unknown } | null
   } catch {
     // not ours to judge: the persistence sees it as it came
     return packet
   }
-  if (!Array.isArray(added.subs) || !added.subs.some((sub) => isRecord(sub.topic) && sub.qos > 0)) return packet
-  for (const sub of added.subs) if (isRecord(sub.topic)) sub.qos = 0
+  const subs = typeof added === 'object' && added !== null && Array.isArray(added.subs) ? added.subs as unknown[] : []
+  const records = subs.filter((sub): sub is { topic: string, qos: number } => typeof sub === 'object' && sub !== null && isRecord((sub as { topic?: unknown }).topic))
+  if (!records.some((sub) => sub.qos > 0)) return packet
+  for (const sub of records) sub.qos = 0
   return { ...packet, payload: Buffer.from(JSON.stringify(added)) }
 }
