@@ -324,7 +324,8 @@ export function mqtt5 (topology: Topology): void {
         })
       }
 
-      it('answers a request on its response topic, with its correlation data', async () => {
+      // the service answers without waiting for each PUBACK
+      it('answers a request on its response topic, with its correlation data', { todo: topology.reordersPipelined ?? false }, async () => {
         const t = await start()
         const service = await t.target.connect('service')
         serve(service)
