@@ -101,7 +101,7 @@ export function redisNode (url: string, log: Logger, limits: Partial<ClusterLimi
     async connected (ms) {
       const deadline = Date.now() + ms
       // polled rather than awaited: a connection may be up, then down again before the others are
-      while (!connections.every((c) => c.status === 'ready')) {
+      while (!connections.every(allReady)) {
         if (Date.now() >= deadline) {
           phase.starting = false
           return { up: false, lastError: phase.lastError }
@@ -141,6 +141,26 @@ function afterRestored (conn: Redis | RedisCluster, then: () => void): void {
   // a Redis Cluster's sharded subscribers come back after a failover or a reshard, the cluster itself staying up
   conn.on('-subscriber', () => { lost = true })
   conn.on('subscribersReady', back)
+}
+
+/**
+ * A connection, and on a Redis Cluster each master's, is up. ioredis writes
+ * a PUBLISH or SPUBLISH (commands Redis takes while loading) to a connection
+ * still in its handshake, ahead of those it queued while connecting: two
+ * messages sent back to back could swap. A cluster's node connections are
+ * made at their first command, so they are all made here, at start, before
+ * any message is sent.
+ */
+function allReady (conn: Redis | RedisCluster): boolean {
+  if (conn.status !== 'ready') return false
+  if (!(conn instanceof RedisCluster)) return true
+  let ready = true
+  for (const node of conn.nodes('master')) {
+    if (node.status === 'ready') continue
+    ready = false
+    if (node.status === 'wait') node.connect().catch(() => { /* the next poll sees it still down */ })
+  }
+  return ready
 }
 
 /** The package's callback-style persistence, its queues kept in order: Aedes uses the promise-based one inside it. */

@@ -60,12 +60,6 @@ export interface Topology {
    * emitter cannot: they forward it.
    */
   readonly knowsPresence: boolean
-  /**
-   * Set, to the known issue, where QoS 1 messages one client sends without
-   * waiting for each acknowledgement may reach a client on another node in
-   * another order (docs/cluster.md, Redis Cluster).
-   */
-  readonly reordersPipelined?: string
   /** before the suite, e.g. start a Redis server */
   prepare (): Promise<void>
   /** after the suite */
@@ -143,7 +137,7 @@ export const twoBrokersSharingAnEmitter: Topology = {
 interface RedisStore { url: string, flush (): Promise<void>, stop (): Promise<void> }
 
 export function twoNodesOnRedis (): Topology {
-  return nodesOnRedis('two nodes on a real Redis', undefined, async () => {
+  return nodesOnRedis('two nodes on a real Redis', async () => {
     const redis: TestRedis = await startRedis({ durable: false })
     return {
       url: redis.url,
@@ -162,14 +156,14 @@ export function twoNodesOnRedis (): Topology {
  * pub/sub, ordinary topics on classic pub/sub, sessions spread over the shards.
  */
 export function twoNodesOnRedisCluster (): Topology {
-  return nodesOnRedis('two nodes on a 3-master Redis Cluster', 'known issue: pipelined QoS 1 messages between nodes can arrive reordered on a Redis Cluster (docs/cluster.md)', async () => {
+  return nodesOnRedis('two nodes on a 3-master Redis Cluster', async () => {
     const redis: TestRedisCluster = await startRedisCluster({ masters: 3 })
     return { url: redis.url, flush: async () => { await redis.flushAll() }, stop: async () => { await redis.stop() } }
   })
 }
 
 /** Two nodes made by redisNode() on the store `start` makes, as the broker makes them for --redis. */
-function nodesOnRedis (name: string, reordersPipelined: string | undefined, start: () => Promise<RedisStore>): Topology {
+function nodesOnRedis (name: string, start: () => Promise<RedisStore>): Topology {
   let store: RedisStore | undefined
   const url = (): string => {
     if (store === undefined) throw new Error('prepare() starts the Redis store first')
@@ -179,7 +173,6 @@ function nodesOnRedis (name: string, reordersPipelined: string | undefined, star
     name,
     alone: false,
     knowsPresence: true,
-    reordersPipelined,
     async prepare () { store = await start() },
     async dispose () { await store?.stop() },
     async start (opts = {}) {
