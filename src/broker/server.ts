@@ -193,7 +193,6 @@ async function waitForRedis (node: RedisNode, cluster: Settings['cluster'], log:
   throw new P2PError('ERR_P2P_REDIS_UNREACHABLE', `Redis at ${where} did not answer within ${cluster.startup_timeout} s${why}: is it running, and is --redis right? ([cluster] startup_timeout sets the wait)`)
 }
 
-
 function storeOptions (node: RedisNode | undefined, disk: DataDir | undefined): object {
   if (node !== undefined) return { mq: node.mq, persistence: node.persistence }
   if (disk !== undefined) return { id: disk.id, persistence: disk.persistence }

@@ -101,7 +101,7 @@ export function redisNode (url: string, log: Logger, limits: Partial<ClusterLimi
     async connected (ms) {
       const deadline = Date.now() + ms
       // polled rather than awaited: a connection may be up, then down again before the others are
-      while (!connections.every(allReady)) {
+      while (!connections.every((c) => c.status === 'ready') || !mastersReady(pubConn)) {
         if (Date.now() >= deadline) {
           phase.starting = false
           return { up: false, lastError: phase.lastError }
@@ -144,15 +144,14 @@ function afterRestored (conn: Redis | RedisCluster, then: () => void): void {
 }
 
 /**
- * A connection, and on a Redis Cluster each master's, is up. ioredis writes
- * a PUBLISH or SPUBLISH (commands Redis takes while loading) to a connection
- * still in its handshake, ahead of those it queued while connecting: two
- * messages sent back to back could swap. A cluster's node connections are
- * made at their first command, so they are all made here, at start, before
- * any message is sent.
+ * On a Redis Cluster, the publishing connection's connection to each master
+ * is up. ioredis writes a PUBLISH or SPUBLISH (commands Redis takes while
+ * loading) to a connection still in its handshake, ahead of those it queued
+ * while connecting: two messages sent back to back could swap. A cluster's
+ * node connections are made at their first command, so the publishing
+ * ones are made here, at start, before any message is sent.
  */
-function allReady (conn: Redis | RedisCluster): boolean {
-  if (conn.status !== 'ready') return false
+function mastersReady (conn: Redis | RedisCluster): boolean {
   if (!(conn instanceof RedisCluster)) return true
   let ready = true
   for (const node of conn.nodes('master')) {
@@ -187,10 +186,10 @@ function connection (target: RedisTarget, connectionName: string, sharded: boole
     redisOptions: { ...auth, maxRetriesPerRequest: null, connectionName },
     shardedSubscribers: sharded,
     // A command waits through a failover or a reshard rather than failing:
-    // ioredis sends it again every FAILOVER_RETRY_MS, for FAILOVER_WAIT_MS
-    // or more in all, where by default it gives up after 16 tries, 1.6 s, less than
-    // a replica takes to be promoted. A failed write would close the
-    // connection it was for (Aedes closes a client whose store write fails).
+    // ioredis sends it again every FAILOVER_RETRY_MS, for FAILOVER_WAIT_MS or
+    // more in all, where by default it gives up after 16 tries (1.6 s), sooner
+    // than a replica is promoted. A failed write would close the connection
+    // it was for (Aedes closes a client whose store write fails).
     clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
     retryDelayOnFailover: FAILOVER_RETRY_MS,
     retryDelayOnClusterDown: FAILOVER_RETRY_MS,
